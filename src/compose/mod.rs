@@ -1,0 +1,1 @@
+//! Topology A: the compose model, interpolation and the Docker applier.

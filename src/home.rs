@@ -1,0 +1,1 @@
+//! The home folder: layout, .env, lock, markers.

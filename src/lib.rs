@@ -1,0 +1,12 @@
+//! appgear: the AppGear Factory suite on a laptop.
+//!
+//! Data flows one way: `.env` settings (`home`) → model (`compose`, `suite`) → renderers and
+//! appliers (Docker Engine API, Kubernetes YAML).
+
+pub mod cli;
+pub mod compose;
+pub mod error;
+pub mod home;
+pub mod multiplayer;
+pub mod suite;
+pub mod ui;

@@ -1,0 +1,1 @@
+//! The multiplayer gateway: y-websocket protocol, rooms, locks, Redis backplane.

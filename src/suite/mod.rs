@@ -1,0 +1,1 @@
+//! The Factory suite (Topology B): templates, rendering and policy checks.

@@ -1,0 +1,122 @@
+//! Terminal output: colours (honouring NO_COLOR), progress bars, tables and JSON.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// Colours only on a terminal and only when NO_COLOR is unset or empty (https://no-color.org).
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+fn paint(code: &str, s: &str) -> String {
+    if color_enabled() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn red(s: &str) -> String {
+    paint("31", s)
+}
+pub fn green(s: &str) -> String {
+    paint("32", s)
+}
+pub fn yellow(s: &str) -> String {
+    paint("33", s)
+}
+pub fn bold(s: &str) -> String {
+    paint("1", s)
+}
+pub fn dim(s: &str) -> String {
+    paint("2", s)
+}
+
+/// A one-line step message on stderr (stdout is kept for results and JSON).
+pub fn step(msg: &str) {
+    eprintln!("{} {msg}", green("•"));
+}
+
+pub fn warn(msg: &str) {
+    eprintln!("{} {msg}", yellow("warning:"));
+}
+
+/// A spinner for work of unknown length; hidden when stderr is not a terminal.
+pub fn spinner(msg: impl Into<String>) -> ProgressBar {
+    let pb = if std::io::stderr().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(msg.into());
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
+/// A byte-count bar (image pulls); hidden when stderr is not a terminal.
+pub fn bytes_bar(multi: &indicatif::MultiProgress, msg: impl Into<String>) -> ProgressBar {
+    let pb = if std::io::stderr().is_terminal() {
+        multi.add(ProgressBar::new(0))
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{msg:30} [{bar:30}] {bytes}/{total_bytes} {elapsed:.dim}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.into());
+    pb
+}
+
+/// Print rows as a left-aligned table with a header; column widths from the widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+/// Pretty JSON on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
+    let s = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::error::Error::internal(format!("cannot encode JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_aligns_columns() {
+        let t = super::table(&["A", "BB"], &[vec!["long".into(), "x".into()]]);
+        assert_eq!(t, "A     BB\nlong  x\n");
+    }
+}
