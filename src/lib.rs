@@ -8,5 +8,7 @@ pub mod compose;
 pub mod error;
 pub mod home;
 pub mod multiplayer;
+pub mod settings;
 pub mod suite;
+pub mod tls;
 pub mod ui;

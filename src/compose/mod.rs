@@ -1,1 +1,5 @@
-//! Topology A: the compose model, interpolation and the Docker applier.
+//! Topology A: the compose model, interpolation, the plan and the Docker applier.
+
+pub mod file;
+pub mod interpolate;
+pub mod project;

@@ -1,0 +1,158 @@
+//! The subset of the Compose specification that appgear executes, as serde types. Unknown keys are
+//! refused (`deny_unknown_fields`): a key appgear would silently ignore is a stack that differs from
+//! what the user wrote. Extension keys (`x-...`) are allowed, as in Compose.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeFile {
+    pub name: Option<String>,
+    pub services: BTreeMap<String, serde_norway::Value>,
+    #[serde(default)]
+    pub networks: BTreeMap<String, Option<NetworkDef>>,
+    #[serde(default)]
+    pub volumes: BTreeMap<String, Option<VolumeDef>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkDef {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub labels: Option<MapOrList>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeDef {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub labels: Option<MapOrList>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    pub image: String,
+    pub container_name: Option<String>,
+    pub command: Option<StringOrList>,
+    pub entrypoint: Option<StringOrList>,
+    pub environment: Option<MapOrList>,
+    #[serde(default)]
+    pub ports: Vec<Scalar>,
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    pub networks: Option<NetworksDef>,
+    pub depends_on: Option<DependsOnDef>,
+    pub healthcheck: Option<HealthcheckDef>,
+    pub restart: Option<String>,
+    pub user: Option<Scalar>,
+    pub working_dir: Option<String>,
+    pub labels: Option<MapOrList>,
+}
+
+/// A YAML scalar taken as text (`8080`, `true` and `"x"` are all fine where Compose takes strings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    pub fn text(&self) -> String {
+        match self {
+            Scalar::Str(s) => s.clone(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum StringOrList {
+    String(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum MapOrList {
+    Map(BTreeMap<String, Option<Scalar>>),
+    List(Vec<String>),
+}
+
+impl MapOrList {
+    /// `KEY: value` or `KEY=value`; a key with no value (`KEY` or `KEY:`) is left out, as Compose
+    /// then takes it from the shell, which appgear does not forward.
+    pub fn pairs(&self) -> BTreeMap<String, String> {
+        match self {
+            MapOrList::Map(m) => m
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.text())))
+                .collect(),
+            MapOrList::List(l) => l
+                .iter()
+                .filter_map(|item| {
+                    item.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum NetworksDef {
+    List(Vec<String>),
+    Map(BTreeMap<String, Option<ServiceNetworkDef>>),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNetworkDef {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DependsOnDef {
+    List(Vec<String>),
+    Map(BTreeMap<String, DependsOnEntry>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependsOnEntry {
+    #[serde(default = "default_condition")]
+    pub condition: String,
+    #[serde(default)]
+    pub restart: Option<bool>,
+    #[serde(default)]
+    pub required: Option<bool>,
+}
+
+fn default_condition() -> String {
+    "service_started".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthcheckDef {
+    pub test: Option<StringOrList>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub retries: Option<u32>,
+    pub start_period: Option<String>,
+    pub start_interval: Option<String>,
+    #[serde(default)]
+    pub disable: bool,
+}

@@ -1,1 +1,0 @@
-//! The home folder: layout, .env, lock, markers.
