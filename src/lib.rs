@@ -5,9 +5,11 @@
 
 pub mod cli;
 pub mod compose;
+pub mod doctor;
 pub mod error;
 pub mod home;
 pub mod multiplayer;
+pub mod ports;
 pub mod settings;
 pub mod suite;
 pub mod tls;

@@ -251,6 +251,13 @@ impl Settings {
         })
     }
 
+    /// No values at all: used only to report, when even defaults are unusable.
+    pub fn empty() -> Self {
+        Settings {
+            values: BTreeMap::new(),
+        }
+    }
+
     /// Value of a key; known keys are always present once validated.
     pub fn get(&self, name: &str) -> &str {
         self.values

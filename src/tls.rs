@@ -9,7 +9,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use time::{Duration, OffsetDateTime};
 
 pub const CA_CERT: &str = "ca.crt";
@@ -132,14 +132,14 @@ fn tls_err(e: rcgen::Error) -> Error {
     Error::internal(format!("cannot create the TLS certificate: {e}"))
 }
 
-fn write(path: &PathBuf, text: &str) -> Result<()> {
+fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).or_err(Kind::NotReady, || {
         format!("cannot write {}", path.display())
     })
 }
 
 /// Private keys are readable by their owner only.
-fn write_secret(path: &PathBuf, text: &str) -> Result<()> {
+fn write_secret(path: &Path, text: &str) -> Result<()> {
     crate::home::write_private(path, text)
 }
 

@@ -112,6 +112,100 @@ pub fn print_json(value: &impl serde::Serialize) -> crate::error::Result<()> {
     Ok(())
 }
 
+/// Progress of several named items (services) at once: a spinner line each on a terminal, plain
+/// lines otherwise (CI logs, pipes), so the output is readable either way.
+pub struct Tracker {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>,
+    finished: std::sync::Mutex<std::collections::HashSet<String>>,
+    tty: bool,
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tracker {
+    pub fn new() -> Self {
+        Tracker {
+            multi: indicatif::MultiProgress::new(),
+            bars: Default::default(),
+            finished: Default::default(),
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn bar(&self, name: &str) -> ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        bars.entry(name.to_string())
+            .or_insert_with(|| {
+                let pb = self.multi.add(ProgressBar::new_spinner());
+                pb.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:24} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                pb.set_prefix(name.to_string());
+                pb.enable_steady_tick(Duration::from_millis(120));
+                pb
+            })
+            .clone()
+    }
+
+    /// A state change of `name`.
+    pub fn say(&self, name: &str, msg: &str) {
+        if self.tty {
+            self.bar(name).set_message(msg.to_string());
+        } else {
+            eprintln!("• {name}: {msg}");
+        }
+    }
+
+    /// `name` reached its final good state.
+    pub fn done(&self, name: &str, msg: &str) {
+        let first = self
+            .finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(format!("{name}\0{msg}"));
+        if !first {
+            return;
+        }
+        if self.tty {
+            let pb = self.bar(name);
+            pb.set_style(
+                ProgressStyle::with_template("{prefix:.green} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            pb.set_prefix(format!("✓ {name:22}"));
+            pb.finish_with_message(msg.to_string());
+        } else {
+            eprintln!("✓ {name}: {msg}");
+        }
+    }
+
+    /// A byte bar for an image pull.
+    pub fn pull_bar(&self, image: &str) -> ProgressBar {
+        if self.tty {
+            bytes_bar(&self.multi, format!("pulling {image}"))
+        } else {
+            eprintln!("• pulling {image}");
+            ProgressBar::hidden()
+        }
+    }
+
+    /// Remove spinners that never finished (on error), so the error line stands alone.
+    pub fn clear(&self) {
+        let bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        for pb in bars.values() {
+            if !pb.is_finished() {
+                pb.abandon();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

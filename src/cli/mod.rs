@@ -5,8 +5,15 @@ use crate::ui;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod config;
+pub mod doctor;
+pub mod down;
 pub mod gitops;
+pub mod init;
+pub mod logs;
 pub mod multiplayer;
+pub mod status;
+pub mod up;
 pub mod verify;
 
 #[derive(Parser, Debug)]
@@ -33,6 +40,21 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create or complete the home folder (.env, docker-compose.yml, config/, data/, logs/).
+    Init,
+    /// Bring the CDE up on Docker (Topology A), or converge it to the compose file.
+    Up(up::UpArgs),
+    /// Stop and remove the containers and the network; keep config/, data/ and the volumes.
+    Down(down::DownArgs),
+    /// State, health, ports, image and uptime of each service.
+    Status(status::StatusArgs),
+    /// Show the services' logs.
+    Logs(logs::LogsArgs),
+    /// Check that this machine is ready, with a fix for each problem.
+    Doctor(doctor::DoctorArgs),
+    /// Read and edit the settings in .env.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Render the Factory suite's GitOps tree (Topology B) for Argo CD.
     #[command(subcommand)]
     Gitops(gitops::GitopsCommand),
@@ -67,7 +89,15 @@ pub fn main() -> i32 {
 }
 
 async fn run(cli: Cli) -> Result<i32> {
+    let home = crate::home::Home::new(cli.home);
     match cli.command {
+        Command::Init => init::run(&home),
+        Command::Up(args) => up::run(&home, args).await,
+        Command::Down(args) => down::run(&home, args).await,
+        Command::Status(args) => status::run(&home, args).await,
+        Command::Logs(args) => logs::run(&home, args).await,
+        Command::Doctor(args) => doctor::run(&home, args).await,
+        Command::Config(cmd) => config::run(&home, cmd),
         Command::Gitops(cmd) => gitops::run(cmd).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Multiplayer(cmd) => multiplayer::run(cmd).await,

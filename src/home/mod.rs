@@ -51,6 +51,11 @@ impl Home {
         self.root.join("config/tls")
     }
 
+    /// Create the home folder itself, with a clear error when that is not allowed.
+    pub fn ensure_root(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.root).map_err(|e| not_writable(&self.root, e))
+    }
+
     /// A home is initialised once it has both `.env` and the compose file.
     pub fn is_initialised(&self) -> bool {
         self.env_path().exists() && self.compose_path().exists()
@@ -82,7 +87,7 @@ impl Home {
         report.tls_issued = crate::tls::ensure(&self.tls_dir(), &tls_names(&settings))?
             == crate::tls::Outcome::Issued;
         for file in generated::files(&settings)? {
-            let outcome = generated::write(&self.root.join(&file.path), &file.content)?;
+            let outcome = generated::write(&self.root.join(file.path), &file.content)?;
             report.files.push((file.path.to_string(), outcome));
         }
         Ok(report)

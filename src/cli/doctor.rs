@@ -1,0 +1,42 @@
+//! `appgear doctor`: is this machine ready for appgear, and if not, what to do.
+
+use crate::doctor::{run_checks, Level};
+use crate::error::Result;
+use crate::home::Home;
+use crate::ui;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit 1 when any check fails; warnings do not fail.
+pub async fn run(home: &Home, args: DoctorArgs) -> Result<i32> {
+    let findings = run_checks(home).await;
+    let failed = findings.iter().any(|f| f.status == Level::Fail);
+    if args.json {
+        ui::print_json(&serde_json::json!({ "ok": !failed, "findings": findings }))?;
+    } else {
+        let rows: Vec<Vec<String>> = findings
+            .iter()
+            .map(|f| {
+                let status = match f.status {
+                    Level::Ok => ui::green("ok"),
+                    Level::Warn => ui::yellow("warn"),
+                    Level::Fail => ui::red("FAIL"),
+                };
+                vec![f.check.clone(), status, f.detail.clone()]
+            })
+            .collect();
+        print!("{}", ui::table(&["CHECK", "STATUS", "DETAIL"], &rows));
+        for f in findings.iter().filter(|f| f.status != Level::Ok) {
+            if let Some(h) = &f.hint {
+                println!("{} {}: {h}", ui::yellow("fix"), f.check);
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

@@ -1,0 +1,41 @@
+//! `appgear init`: create or complete the home folder.
+
+use crate::error::Result;
+use crate::home::{Home, InitReport, WriteOutcome};
+use crate::ui;
+
+pub fn run(home: &Home) -> Result<i32> {
+    home.ensure_root()?;
+    let _lock = home.lock("init")?;
+    let report = home.init()?;
+    print_report(home, &report);
+    Ok(0)
+}
+
+/// Say what changed; silent about what was already right.
+pub fn print_report(home: &Home, report: &InitReport) {
+    if report.created_env {
+        ui::step(&format!(
+            "created {} (with a new code-server password)",
+            home.env_path().display()
+        ));
+    } else if !report.added_keys.is_empty() {
+        ui::step(&format!("added to .env: {}", report.added_keys.join(", ")));
+    }
+    if report.tls_issued {
+        ui::step(&format!(
+            "issued a TLS certificate from the local CA in {}",
+            home.tls_dir().display()
+        ));
+    }
+    for (file, outcome) in &report.files {
+        match outcome {
+            WriteOutcome::Created => ui::step(&format!("wrote {file}")),
+            WriteOutcome::Updated => ui::step(&format!("updated {file}")),
+            WriteOutcome::KeptUsers => ui::warn(&format!(
+                "{file} has no appgear marker, so it is yours: left unchanged (restore the marker line or delete the file to get appgear's version)"
+            )),
+            WriteOutcome::Unchanged => {}
+        }
+    }
+}

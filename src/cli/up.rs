@@ -1,0 +1,71 @@
+//! `appgear up`: bring Topology A up and converge it to the compose file.
+
+use crate::compose::{apply, docker, plan, stack};
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::settings::Settings;
+use crate::ui;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Print what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(home: &Home, args: UpArgs) -> Result<i32> {
+    home.ensure_root()?;
+    let _lock = home.lock("up")?;
+    let report = home.init()?;
+    super::init::print_report(home, &report);
+    let (settings, project) = stack::load(home)?;
+    let docker = docker::connect().await?;
+    let observed = docker::observe(&docker, &project.name).await?;
+    let plan = plan::plan(&project, &observed);
+    if args.dry_run {
+        for line in plan.describe() {
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let tracker = ui::Tracker::new();
+    let result = tokio::select! {
+        r = apply::apply(&docker, &project, &plan, settings.values(), &tracker) => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::interrupted()),
+    };
+    tracker.clear();
+    result?;
+    print_access(home, &settings);
+    Ok(0)
+}
+
+/// Where to go, how to log in, and what to add to the hosts file when the domain does not resolve.
+fn print_access(home: &Home, settings: &Settings) {
+    let port = settings.get("FACTORY_VSCODE_PORT");
+    let domain = settings.get("FACTORY_DOMAIN");
+    println!("{} the CDE is up", ui::green("✓"));
+    println!("  open      https://localhost:{port}/vscode/");
+    println!("            https://{domain}:{port}/vscode/");
+    println!(
+        "  password  CODE_SERVER_PASSWORD in {} (`appgear config get CODE_SERVER_PASSWORD`)",
+        home.env_path().display()
+    );
+    println!("  your code {}", home.cde_dir().display());
+    println!(
+        "  trust     {} once, to avoid certificate warnings (see README)",
+        home.tls_dir().join(crate::tls::CA_CERT).display()
+    );
+    if !crate::doctor::resolves_quickly(domain) {
+        println!(
+            "  {} {domain} does not resolve; add this line to /etc/hosts:",
+            ui::yellow("hosts")
+        );
+        println!(
+            "            {} {domain}",
+            settings
+                .get("FACTORY_BIND_ADDRESS")
+                .replace("0.0.0.0", "127.0.0.1")
+        );
+    }
+}
