@@ -8,7 +8,9 @@ fn reference_dns_label(s: &str) -> bool {
     let chars: Vec<char> = s.chars().collect();
     !chars.is_empty()
         && chars.len() <= 63
-        && chars.iter().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
+        && chars
+            .iter()
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
         && chars[0] != '-'
         && *chars.last().unwrap() != '-'
 }

@@ -40,7 +40,11 @@ fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push((rel, std::fs::read(&p).unwrap()));
             }
         }
@@ -81,9 +85,16 @@ fn one_workspace_matches_the_golden_tree() {
     let want = tree(&golden_dir());
     let got_names: Vec<&String> = got.iter().map(|(n, _)| n).collect();
     let want_names: Vec<&String> = want.iter().map(|(n, _)| n).collect();
-    assert_eq!(got_names, want_names, "file list differs from tests/golden/one-workspace (APPGEAR_UPDATE_GOLDEN=1 rewrites it)");
+    assert_eq!(
+        got_names, want_names,
+        "file list differs from tests/golden/one-workspace (APPGEAR_UPDATE_GOLDEN=1 rewrites it)"
+    );
     for ((name, g), (_, w)) in got.iter().zip(&want) {
-        assert_eq!(normalise(g), String::from_utf8_lossy(w), "{name} differs from its golden file");
+        assert_eq!(
+            normalise(g),
+            String::from_utf8_lossy(w),
+            "{name} differs from its golden file"
+        );
     }
 }
 
@@ -93,7 +104,16 @@ fn the_tree_has_the_spec_layout_and_every_file_its_marker() {
     let out = tmp.path().join("t");
     ok(&render(
         &out,
-        &["--workspace", "demo", "--tenant", "acme", "--workspace", "team-b", "--tenant", "globex"],
+        &[
+            "--workspace",
+            "demo",
+            "--tenant",
+            "acme",
+            "--workspace",
+            "team-b",
+            "--tenant",
+            "globex",
+        ],
     ));
     for p in [
         "apps/factory/kustomization.yaml",
@@ -113,16 +133,25 @@ fn the_tree_has_the_spec_layout_and_every_file_its_marker() {
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.starts_with(&marker), "{name} lacks the marker");
         assert!(!text.contains(":latest"), "{name} uses latest");
-        assert!(!text.contains("<workspace_id>") && !text.contains("<tenant_id>"), "{name} has a placeholder");
+        assert!(
+            !text.contains("<workspace_id>") && !text.contains("<tenant_id>"),
+            "{name} has a placeholder"
+        );
     }
     let gateway = std::fs::read_to_string(
         out.join("apps/factory/workspaces/team-b/multiplayer/deployment-multiplayer.yaml"),
     )
     .unwrap();
-    assert!(gateway.contains(&format!("image: ghcr.io/appgear/appgear:{}", env!("CARGO_PKG_VERSION"))));
+    assert!(gateway.contains(&format!(
+        "image: ghcr.io/appgear/appgear:{}",
+        env!("CARGO_PKG_VERSION")
+    )));
     assert!(gateway.contains("appgear.io/tenant-id: globex"));
     let top = std::fs::read_to_string(out.join("apps/factory/kustomization.yaml")).unwrap();
-    assert!(top.contains("  - workspaces/demo/\n  - workspaces/team-b/\n"), "{top}");
+    assert!(
+        top.contains("  - workspaces/demo/\n  - workspaces/team-b/\n"),
+        "{top}"
+    );
 }
 
 #[test]
@@ -130,13 +159,53 @@ fn rerun_is_byte_identical_and_flag_order_does_not_matter() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
-    ok(&render(&a, &["--workspace", "x1", "--tenant", "t1", "--workspace", "a2", "--tenant", "t2"]));
+    ok(&render(
+        &a,
+        &[
+            "--workspace",
+            "x1",
+            "--tenant",
+            "t1",
+            "--workspace",
+            "a2",
+            "--tenant",
+            "t2",
+        ],
+    ));
     let first = tree(&a);
-    let again = render(&a, &["--workspace", "x1", "--tenant", "t1", "--workspace", "a2", "--tenant", "t2"]);
+    let again = render(
+        &a,
+        &[
+            "--workspace",
+            "x1",
+            "--tenant",
+            "t1",
+            "--workspace",
+            "a2",
+            "--tenant",
+            "t2",
+        ],
+    );
     ok(&again);
-    assert!(stderr(&again).contains("0 created, 0 updated"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("0 created, 0 updated"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(first, tree(&a));
-    ok(&render(&b, &["--workspace", "a2", "--tenant", "t2", "--workspace", "x1", "--tenant", "t1"]));
+    ok(&render(
+        &b,
+        &[
+            "--workspace",
+            "a2",
+            "--tenant",
+            "t2",
+            "--workspace",
+            "x1",
+            "--tenant",
+            "t1",
+        ],
+    ));
     assert_eq!(first, tree(&b));
 }
 
@@ -163,16 +232,38 @@ fn refuses_a_foreign_non_empty_folder_unless_forced_and_never_overwrites_user_fi
 
     let refused = render(&out, &["--workspace", "demo", "--tenant", "acme"]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    assert!(stderr(&refused).contains("not empty"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not empty"),
+        "{}",
+        stderr(&refused)
+    );
     assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
-    assert!(!out.join("clusters").exists(), "nothing may be written when refusing");
+    assert!(
+        !out.join("clusters").exists(),
+        "nothing may be written when refusing"
+    );
 
-    let forced = render(&out, &["--workspace", "demo", "--tenant", "acme", "--force"]);
+    let forced = render(
+        &out,
+        &["--workspace", "demo", "--tenant", "acme", "--force"],
+    );
     ok(&forced);
-    assert!(stderr(&forced).contains("kept apps/factory/kustomization.yaml"), "{}", stderr(&forced));
-    assert_eq!(std::fs::read_to_string(out.join("apps/factory/kustomization.yaml")).unwrap(), mine);
-    assert_eq!(std::fs::read_to_string(out.join("README.md")).unwrap(), "mine\n");
-    assert!(out.join("clusters/ag-br-core-dev/apps-suites.yaml").is_file());
+    assert!(
+        stderr(&forced).contains("kept apps/factory/kustomization.yaml"),
+        "{}",
+        stderr(&forced)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("apps/factory/kustomization.yaml")).unwrap(),
+        mine
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("README.md")).unwrap(),
+        "mine\n"
+    );
+    assert!(out
+        .join("clusters/ag-br-core-dev/apps-suites.yaml")
+        .is_file());
 }
 
 #[test]
@@ -190,20 +281,44 @@ fn a_file_whose_marker_was_removed_is_kept_and_the_rest_rewritten() {
 
     let again = render(&out, &["--workspace", "demo", "--tenant", "acme"]);
     ok(&again);
-    assert!(stderr(&again).contains("kept apps/factory/workspaces/demo/vscode/pvc-workspace.yaml"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("kept apps/factory/workspaces/demo/vscode/pvc-workspace.yaml"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(std::fs::read_to_string(&owned).unwrap(), mine);
-    assert_eq!(std::fs::read_to_string(&edited).unwrap(), original, "a marked file is appgear's to rewrite");
+    assert_eq!(
+        std::fs::read_to_string(&edited).unwrap(),
+        original,
+        "a marked file is appgear's to rewrite"
+    );
 }
 
 #[test]
 fn a_workspace_that_leaves_is_removed_from_the_tree() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("t");
-    ok(&render(&out, &["--workspace", "demo", "--tenant", "acme", "--workspace", "old", "--tenant", "acme"]));
+    ok(&render(
+        &out,
+        &[
+            "--workspace",
+            "demo",
+            "--tenant",
+            "acme",
+            "--workspace",
+            "old",
+            "--tenant",
+            "acme",
+        ],
+    ));
     let again = render(&out, &["--workspace", "demo", "--tenant", "acme"]);
     ok(&again);
     assert!(!out.join("apps/factory/workspaces/old").exists());
-    assert!(stderr(&again).contains("removed apps/factory/workspaces/old/"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("removed apps/factory/workspaces/old/"),
+        "{}",
+        stderr(&again)
+    );
     let top = std::fs::read_to_string(out.join("apps/factory/kustomization.yaml")).unwrap();
     assert!(!top.contains("workspaces/old/"));
 }
@@ -212,7 +327,9 @@ fn bad(extra: &[&str], cluster: Option<&str>) -> (Option<i32>, String) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("t");
     let mut cmd = Command::new(BIN);
-    cmd.args(["gitops", "render", "--out"]).arg(&out).env("NO_COLOR", "1");
+    cmd.args(["gitops", "render", "--out"])
+        .arg(&out)
+        .env("NO_COLOR", "1");
     cmd.args(["--cluster", cluster.unwrap_or("ag-br-core-dev")]);
     let o = cmd.args(extra).output().unwrap();
     assert!(!out.exists(), "bad input must write nothing");
@@ -227,22 +344,70 @@ fn first_line(s: &str) -> &str {
 fn bad_input_gets_one_clear_line_and_exit_2() {
     let long = "a".repeat(53);
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
-        (vec!["--workspace", "Demo", "--tenant", "acme"], None, "workspace id \"Demo\" is not a DNS-1123 label"),
-        (vec!["--workspace", "demo", "--tenant", "ac_me"], None, "tenant id \"ac_me\" is not a DNS-1123 label"),
-        (vec!["--workspace", &long, "--tenant", "acme"], None, "is too long: namespace ws-"),
-        (vec!["--workspace", "demo", "--tenant", "a", "--workspace", "demo", "--tenant", "b"], None, "workspace \"demo\" is given more than once"),
-        (vec!["--workspace", "demo"], None, "1 --workspace but 0 --tenant given"),
-        (vec!["--workspace", "demo", "--tenant", "global"], None, "tenant id \"global\" is reserved"),
-        (vec![], Some("prod-cluster"), "cluster name \"prod-cluster\" does not match ag-<region>-core-<env>"),
-        (vec!["--repo", "not a url"], None, "repository URL \"not a url\" is not a Git URL"),
-        (vec!["--domain", "Factory..x"], None, "domain \"Factory..x\" is not a DNS name"),
+        (
+            vec!["--workspace", "Demo", "--tenant", "acme"],
+            None,
+            "workspace id \"Demo\" is not a DNS-1123 label",
+        ),
+        (
+            vec!["--workspace", "demo", "--tenant", "ac_me"],
+            None,
+            "tenant id \"ac_me\" is not a DNS-1123 label",
+        ),
+        (
+            vec!["--workspace", &long, "--tenant", "acme"],
+            None,
+            "is too long: namespace ws-",
+        ),
+        (
+            vec![
+                "--workspace",
+                "demo",
+                "--tenant",
+                "a",
+                "--workspace",
+                "demo",
+                "--tenant",
+                "b",
+            ],
+            None,
+            "workspace \"demo\" is given more than once",
+        ),
+        (
+            vec!["--workspace", "demo"],
+            None,
+            "1 --workspace but 0 --tenant given",
+        ),
+        (
+            vec!["--workspace", "demo", "--tenant", "global"],
+            None,
+            "tenant id \"global\" is reserved",
+        ),
+        (
+            vec![],
+            Some("prod-cluster"),
+            "cluster name \"prod-cluster\" does not match ag-<region>-core-<env>",
+        ),
+        (
+            vec!["--repo", "not a url"],
+            None,
+            "repository URL \"not a url\" is not a Git URL",
+        ),
+        (
+            vec!["--domain", "Factory..x"],
+            None,
+            "domain \"Factory..x\" is not a DNS name",
+        ),
     ];
     for (args, cluster, want) in cases {
         let (code, err) = bad(&args, cluster);
         assert_eq!(code, Some(2), "{args:?}: {err}");
         assert!(first_line(&err).starts_with("error: "), "{err}");
         assert!(first_line(&err).contains(want), "{args:?}: {err}");
-        assert!(err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")), "{err}");
+        assert!(
+            err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+            "{err}"
+        );
     }
 }
 
@@ -253,7 +418,11 @@ fn output_path_that_is_a_file_is_bad_input() {
     std::fs::write(&file, "x").unwrap();
     let o = render(&file, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(first_line(&stderr(&o)).contains("is a file, not a folder"), "{}", stderr(&o));
+    assert!(
+        first_line(&stderr(&o)).contains("is a file, not a folder"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
 
@@ -263,9 +432,16 @@ fn output_folder_that_cannot_be_written_is_exit_3() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let o = render(&file.join("sub"), &["--workspace", "demo", "--tenant", "acme"]);
+    let o = render(
+        &file.join("sub"),
+        &["--workspace", "demo", "--tenant", "acme"],
+    );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(first_line(&stderr(&o)).contains("is not writable"), "{}", stderr(&o));
+    assert!(
+        first_line(&stderr(&o)).contains("is not writable"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[cfg(unix)]
@@ -285,7 +461,11 @@ fn read_only_output_folder_is_exit_3() {
     } else {
         let o = render(&out, &["--workspace", "demo", "--tenant", "acme"]);
         assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-        assert!(first_line(&stderr(&o)).contains("is not writable"), "{}", stderr(&o));
+        assert!(
+            first_line(&stderr(&o)).contains("is not writable"),
+            "{}",
+            stderr(&o)
+        );
     }
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o700)).unwrap();
 }

@@ -46,7 +46,12 @@ fn validate(paths: &[&Path]) {
         .arg(&tool)
         .args(paths)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}: install Python 3 and set APPGEAR_TEST_PYTHON", python.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}: install Python 3 and set APPGEAR_TEST_PYTHON",
+                python.display()
+            )
+        });
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -54,7 +59,10 @@ fn validate(paths: &[&Path]) {
         "{} lacks validate-manifests' packages: pip install kubernetes-validate jsonschema pyyaml (in a venv) and set APPGEAR_TEST_PYTHON to its python\n{err}",
         python.display()
     );
-    assert!(o.status.success(), "validate-manifests failed:\n{out}\n{err}");
+    assert!(
+        o.status.success(),
+        "validate-manifests failed:\n{out}\n{err}"
+    );
     assert!(out.contains(", 0 failing"), "{out}");
 }
 
@@ -70,7 +78,11 @@ fn render(out: &Path, workspaces: &[(&str, &str)]) {
 }
 
 fn kustomize(kubectl: &Path, dir: &Path) -> String {
-    let o: Output = Command::new(kubectl).arg("kustomize").arg(dir).output().unwrap();
+    let o: Output = Command::new(kubectl)
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "kubectl kustomize {} failed:\n{}",
@@ -91,7 +103,10 @@ fn kustomize_builds_the_base_and_every_workspace_instance() {
     let base = kustomize(&kubectl, &out.join("apps/factory"));
     for (w, t) in ws {
         let inst = kustomize(&kubectl, &out.join(format!("apps/factory/workspaces/{w}")));
-        assert!(inst.contains(&format!("namespace: ws-{w}-factory")), "{inst}");
+        assert!(
+            inst.contains(&format!("namespace: ws-{w}-factory")),
+            "{inst}"
+        );
         assert!(inst.contains(&format!("appgear.io/tenant-id: {t}")));
         assert!(base.contains(&format!("name: ws-{w}-factory")));
         // Every namespaced object of the instance sits in the workspace's namespace.
@@ -121,7 +136,10 @@ fn rendered_trees_pass_validate_manifests() {
     let one = tmp.path().join("one");
     let three = tmp.path().join("three");
     render(&one, &[("demo", "acme")]);
-    render(&three, &[("demo", "acme"), ("team-b", "globex"), ("x9", "initech")]);
+    render(
+        &three,
+        &[("demo", "acme"), ("team-b", "globex"), ("x9", "initech")],
+    );
     validate(&[&one]);
     validate(&[&three]);
 }

@@ -62,7 +62,11 @@ fn print_human(findings: &[Finding], files: usize, docs: usize) {
     }
     let summary = format!(
         "{} finding{} in {docs} document{} ({files} file{})",
-        if findings.is_empty() { "no".to_string() } else { findings.len().to_string() },
+        if findings.is_empty() {
+            "no".to_string()
+        } else {
+            findings.len().to_string()
+        },
         if findings.len() == 1 { "" } else { "s" },
         if docs == 1 { "" } else { "s" },
         if files == 1 { "" } else { "s" },

@@ -68,14 +68,17 @@ pub struct TenantId(String);
 impl TenantId {
     pub fn parse(s: &str) -> Result<Self> {
         if !is_dns_label(s) {
-            return Err(Error::bad_input(format!(
-                "tenant id {s:?} is not a DNS-1123 label"
-            ))
-            .hint("use lower-case letters, digits and '-', at most 63 characters, e.g. acme"));
+            return Err(
+                Error::bad_input(format!("tenant id {s:?} is not a DNS-1123 label")).hint(
+                    "use lower-case letters, digits and '-', at most 63 characters, e.g. acme",
+                ),
+            );
         }
         if s == GLOBAL {
-            return Err(Error::bad_input("tenant id \"global\" is reserved for the shared Airbyte")
-                .hint("give each workspace its real tenant id, so its costs can be attributed"));
+            return Err(Error::bad_input(
+                "tenant id \"global\" is reserved for the shared Airbyte",
+            )
+            .hint("give each workspace its real tenant id, so its costs can be attributed"));
         }
         Ok(TenantId(s.to_string()))
     }
@@ -176,10 +179,10 @@ impl Revision {
                 .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
             && !s.contains("..");
         if !ok {
-            return Err(
-                Error::bad_input(format!("revision {s:?} is not a Git branch, tag or commit"))
-                    .hint("use a name such as main or v1.2.0"),
-            );
+            return Err(Error::bad_input(format!(
+                "revision {s:?} is not a Git branch, tag or commit"
+            ))
+            .hint("use a name such as main or v1.2.0"));
         }
         Ok(Revision(s.to_string()))
     }

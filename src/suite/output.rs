@@ -133,7 +133,10 @@ pub fn plan(root: &Path, files: Vec<RenderedFile>, force: bool) -> Result<Plan> 
             action,
         });
     }
-    for stale in earlier_marked.iter().filter(|p| !wanted.contains(p.as_str())) {
+    for stale in earlier_marked
+        .iter()
+        .filter(|p| !wanted.contains(p.as_str()))
+    {
         steps.push(Step {
             path: stale.clone(),
             action: Action::RemoveStale,

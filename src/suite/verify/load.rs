@@ -84,8 +84,9 @@ pub fn docs(files: &[PathBuf]) -> Result<Vec<Doc>> {
         let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
         for (index, de) in serde_norway::Deserializer::from_str(&text).enumerate() {
             let value = Value::deserialize(de).map_err(|e| {
-                Error::bad_input(format!("{} is not valid YAML: {e}", f.display()))
-                    .hint("fix the file's syntax (every *.yaml / *.yml file given or found is read)")
+                Error::bad_input(format!("{} is not valid YAML: {e}", f.display())).hint(
+                    "fix the file's syntax (every *.yaml / *.yml file given or found is read)",
+                )
             })?;
             out.push(Doc {
                 file: f.display().to_string(),

@@ -38,9 +38,7 @@ pub fn check(docs: &[Doc]) -> Vec<Finding> {
         policy(o, &mut findings);
         suite_layout(o, &mut findings);
     }
-    findings.sort_by(|a, b| {
-        (&a.file, a.document, a.rule).cmp(&(&b.file, b.document, b.rule))
-    });
+    findings.sort_by(|a, b| (&a.file, a.document, a.rule).cmp(&(&b.file, b.document, b.rule)));
     findings
 }
 
@@ -114,7 +112,10 @@ fn tenant_label(o: &Object, out: &mut Vec<Finding>) {
                 out.push(finding(
                     Rule::TenantLabel,
                     o,
-                    format!("{what} of a shared Airbyte object has {TENANT} {}, not global", show(tenant)),
+                    format!(
+                        "{what} of a shared Airbyte object has {TENANT} {}, not global",
+                        show(tenant)
+                    ),
                     hint_global,
                 ));
             }
@@ -124,7 +125,10 @@ fn tenant_label(o: &Object, out: &mut Vec<Finding>) {
                 _ => out.push(finding(
                     Rule::TenantLabel,
                     o,
-                    format!("{what} of a workspace object has {TENANT} {}, not a real tenant", show(tenant)),
+                    format!(
+                        "{what} of a workspace object has {TENANT} {}, not a real tenant",
+                        show(tenant)
+                    ),
                     hint_tenant,
                 )),
             }
@@ -230,9 +234,12 @@ fn helm_values(o: &Object) -> Option<Value> {
 
 fn has_limits(resources: Option<&Value>) -> bool {
     let limits = resources.and_then(|r| r.get("limits"));
-    ["cpu", "memory"]
-        .iter()
-        .all(|k| limits.and_then(|l| l.get(*k)).and_then(scalar_text).is_some())
+    ["cpu", "memory"].iter().all(|k| {
+        limits
+            .and_then(|l| l.get(*k))
+            .and_then(scalar_text)
+            .is_some()
+    })
 }
 
 /// FACTORY004: the shared Airbyte must bound every component's CPU/memory, and only its worker
@@ -262,7 +269,10 @@ fn airbyte(o: &Object, out: &mut Vec<Finding>) {
                     out.push(finding(
                         Rule::AirbyteResources,
                         o,
-                        format!("Airbyte without resource limits for: {}", missing.join(", ")),
+                        format!(
+                            "Airbyte without resource limits for: {}",
+                            missing.join(", ")
+                        ),
                         hint,
                     ));
                 }
@@ -347,7 +357,15 @@ fn multiplayer_websocket(o: &Object, all: &[Object], out: &mut Vec<Finding>) {
 
 /// Words in an env var name that say it holds a secret.
 const SECRET_WORDS: &[&str] = &[
-    "SECRET", "PASSWORD", "PASSWD", "PASS", "TOKEN", "KEY", "APIKEY", "CREDENTIAL", "CREDENTIALS",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "TOKEN",
+    "KEY",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
 ];
 
 fn names_a_secret(name: &str) -> bool {
@@ -433,7 +451,9 @@ fn in_factory_tree(doc: &Doc) -> bool {
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    parts.windows(2).any(|w| w[0] == "apps" && w[1] == "factory")
+    parts
+        .windows(2)
+        .any(|w| w[0] == "apps" && w[1] == "factory")
 }
 
 fn is_cluster_registration(doc: &Doc) -> bool {
@@ -480,10 +500,22 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for s in ["DB_PASSWORD", "API_KEY", "GITHUB_TOKEN", "client-secret", "KEY"] {
+        for s in [
+            "DB_PASSWORD",
+            "API_KEY",
+            "GITHUB_TOKEN",
+            "client-secret",
+            "KEY",
+        ] {
             assert!(names_a_secret(s), "{s}");
         }
-        for s in ["MONKEY", "WORKSPACE_ID", "MULTIPLAYER_TOKEN_FILE", "KEYCLOAK_URL", "TOKENIZER"] {
+        for s in [
+            "MONKEY",
+            "WORKSPACE_ID",
+            "MULTIPLAYER_TOKEN_FILE",
+            "KEYCLOAK_URL",
+            "TOKENIZER",
+        ] {
             assert!(!names_a_secret(s), "{s}");
         }
     }
