@@ -181,7 +181,7 @@ mod tests {
             COMPOSE_SOURCE,
             Path::new("/h/docker-compose.yml"),
             &vars,
-            "x",
+            "appgear",
         )
         .unwrap()
     }

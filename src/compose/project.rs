@@ -577,7 +577,7 @@ mod tests {
             COMPOSE_SOURCE,
             Path::new("/opt/appgear/docker-compose.yml"),
             &env(),
-            "x",
+            "appgear",
         )
         .unwrap();
         assert_eq!(p.name, "appgear");
@@ -607,7 +607,7 @@ mod tests {
             read_only: false
         }));
         assert_eq!(cde.environment["PASSWORD"], "s3cretpassword");
-        assert_eq!(cde.healthcheck.as_ref().unwrap().interval_ns, 5_000_000_000);
+        assert_eq!(cde.healthcheck.as_ref().unwrap().interval_ns, 3_000_000_000);
         assert_eq!(
             p.networks,
             vec![Resource {
