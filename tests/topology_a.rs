@@ -52,8 +52,14 @@ fn fresh_home_comes_up_healthy_and_the_published_port_answers() {
     services.sort();
     assert_eq!(services, [CDE, TRAEFIK]);
     // Docker Compose itself sees them as its project's containers (Debian's docker-compose 1.29).
-    let compose = run(Command::new("docker-compose").current_dir(&stack.home).args(["-p", &stack.project, "ps", "-q"]));
-    assert!(compose.status.success(), "docker-compose (apt-get install docker-compose) must read the home: {}", text(&compose).1);
+    let compose = run(Command::new("docker-compose")
+        .current_dir(&stack.home)
+        .args(["-p", &stack.project, "ps", "-q"]));
+    assert!(
+        compose.status.success(),
+        "docker-compose (apt-get install docker-compose) must read the home: {}",
+        text(&compose).1
+    );
     let mut ids: Vec<String> = text(&compose).0.lines().map(str::to_string).collect();
     ids.sort();
     let mut ours = vec![stack.id(CDE).unwrap(), stack.id(TRAEFIK).unwrap()];
