@@ -55,49 +55,27 @@ pub async fn apply(
         }
     }
     for net in &plan.create_networks {
-        let key = project
-            .networks
-            .iter()
-            .find(|n| &n.name == net)
-            .map(|n| n.key.clone())
-            .unwrap_or_default();
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), project.name.clone()),
-            (LABEL_NETWORK.to_string(), key),
-            (LABEL_VERSION.to_string(), COMPOSE_VERSION.to_string()),
-        ]);
         let req = NetworkCreateRequest {
-            name: net.clone(),
+            name: net.name.clone(),
             driver: Some("bridge".into()),
-            labels: Some(labels),
+            labels: Some(resource_labels(project, LABEL_NETWORK, &net.key)),
             ..Default::default()
         };
         docker
             .create_network(req)
             .await
-            .map_err(|e| api_error(format!("cannot create network {net}"), e))?;
+            .map_err(|e| api_error(format!("cannot create network {}", net.name), e))?;
     }
     for vol in &plan.create_volumes {
-        let key = project
-            .volumes
-            .iter()
-            .find(|v| &v.name == vol)
-            .map(|v| v.key.clone())
-            .unwrap_or_default();
-        let labels = HashMap::from([
-            (LABEL_PROJECT.to_string(), project.name.clone()),
-            (LABEL_VOLUME.to_string(), key),
-            (LABEL_VERSION.to_string(), COMPOSE_VERSION.to_string()),
-        ]);
         let req = VolumeCreateRequest {
-            name: Some(vol.clone()),
-            labels: Some(labels),
+            name: Some(vol.name.clone()),
+            labels: Some(resource_labels(project, LABEL_VOLUME, &vol.key)),
             ..Default::default()
         };
         docker
             .create_volume(req)
             .await
-            .map_err(|e| api_error(format!("cannot create volume {vol}"), e))?;
+            .map_err(|e| api_error(format!("cannot create volume {}", vol.name), e))?;
     }
     for old in &plan.remove {
         tracker.say(&old.service, "removing (no longer in the compose file)");
@@ -154,6 +132,16 @@ pub async fn apply(
         }
     }
     Ok(())
+}
+
+/// Compose's labels on a network or volume (`kind` is the network or volume label), so Compose
+/// accepts it as its own.
+fn resource_labels(project: &Project, kind: &str, key: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_PROJECT.to_string(), project.name.clone()),
+        (kind.to_string(), key.to_string()),
+        (LABEL_VERSION.to_string(), COMPOSE_VERSION.to_string()),
+    ])
 }
 
 /// Pull the image when Docker does not have it, with a progress bar.

@@ -11,22 +11,15 @@ pub struct ComposeFile {
     pub name: Option<String>,
     pub services: BTreeMap<String, serde_norway::Value>,
     #[serde(default)]
-    pub networks: BTreeMap<String, Option<NetworkDef>>,
+    pub networks: BTreeMap<String, Option<ResourceDef>>,
     #[serde(default)]
-    pub volumes: BTreeMap<String, Option<VolumeDef>>,
+    pub volumes: BTreeMap<String, Option<ResourceDef>>,
 }
 
+/// A top-level network or volume: both take an optional fixed name and labels.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct NetworkDef {
-    pub name: Option<String>,
-    #[serde(default)]
-    pub labels: Option<MapOrList>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct VolumeDef {
+pub struct ResourceDef {
     pub name: Option<String>,
     #[serde(default)]
     pub labels: Option<MapOrList>,

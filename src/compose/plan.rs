@@ -1,7 +1,7 @@
 //! What `up` must change: the desired project against what Docker reports, as a pure value.
 //! Unit-tested without Docker; `apply` executes it.
 
-use super::project::Project;
+use super::project::{Project, Resource};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -45,8 +45,8 @@ pub struct ServiceStep {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
-    pub create_networks: Vec<String>,
-    pub create_volumes: Vec<String>,
+    pub create_networks: Vec<Resource>,
+    pub create_volumes: Vec<Resource>,
     /// In dependency order.
     pub services: Vec<ServiceStep>,
     /// Containers labelled with this project that no service (or a duplicate) accounts for.
@@ -71,12 +71,12 @@ impl Plan {
         out.extend(
             self.create_networks
                 .iter()
-                .map(|n| format!("create network {n}")),
+                .map(|n| format!("create network {}", n.name)),
         );
         out.extend(
             self.create_volumes
                 .iter()
-                .map(|v| format!("create volume {v}")),
+                .map(|v| format!("create volume {}", v.name)),
         );
         out.extend(self.remove.iter().map(|c| {
             format!(
@@ -99,18 +99,15 @@ impl Plan {
 }
 
 pub fn plan(project: &Project, observed: &Observed) -> Plan {
-    let create_networks = project
-        .networks
-        .iter()
-        .map(|n| n.name.clone())
-        .filter(|n| !observed.networks.contains(n))
-        .collect();
-    let create_volumes = project
-        .volumes
-        .iter()
-        .map(|v| v.name.clone())
-        .filter(|v| !observed.volumes.contains(v))
-        .collect();
+    let missing = |wanted: &[Resource], have: &BTreeSet<String>| {
+        wanted
+            .iter()
+            .filter(|r| !have.contains(&r.name))
+            .cloned()
+            .collect()
+    };
+    let create_networks = missing(&project.networks, &observed.networks);
+    let create_volumes = missing(&project.volumes, &observed.volumes);
     let mut accounted = BTreeSet::new();
     let mut services = Vec::new();
     for svc in &project.services {
@@ -208,8 +205,9 @@ mod tests {
     fn fresh_docker_creates_everything_in_dependency_order() {
         let p = project("cs:1");
         let plan = plan(&p, &Observed::default());
-        assert_eq!(plan.create_networks, ["appgear_factory"]);
-        assert_eq!(plan.create_volumes, ["appgear_cde-home"]);
+        let names = |r: &[Resource]| r.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&plan.create_networks), ["appgear_factory"]);
+        assert_eq!(names(&plan.create_volumes), ["appgear_cde-home"]);
         let order: Vec<_> = plan
             .services
             .iter()

@@ -2,7 +2,7 @@
 //! compose file after interpolation.
 
 use super::file::{
-    ComposeFile, DependsOnDef, HealthcheckDef, NetworksDef, ServiceDef, StringOrList,
+    ComposeFile, DependsOnDef, HealthcheckDef, NetworksDef, ResourceDef, ServiceDef, StringOrList,
 };
 use super::interpolate::{interpolate, Lookup};
 use serde::Serialize;
@@ -122,28 +122,8 @@ pub fn load(
         .name
         .clone()
         .unwrap_or_else(|| default_name.to_string());
-    let networks: Vec<Resource> = parsed
-        .networks
-        .iter()
-        .map(|(k, d)| Resource {
-            key: k.clone(),
-            name: d
-                .as_ref()
-                .and_then(|d| d.name.clone())
-                .unwrap_or(format!("{name}_{k}")),
-        })
-        .collect();
-    let volumes: Vec<Resource> = parsed
-        .volumes
-        .iter()
-        .map(|(k, d)| Resource {
-            key: k.clone(),
-            name: d
-                .as_ref()
-                .and_then(|d| d.name.clone())
-                .unwrap_or(format!("{name}_{k}")),
-        })
-        .collect();
+    let networks = resources(&parsed.networks, &name);
+    let volumes = resources(&parsed.volumes, &name);
     let mut services = Vec::new();
     for (svc_name, raw) in &parsed.services {
         let def: ServiceDef = serde_norway::from_value(raw.clone())
@@ -162,6 +142,19 @@ pub fn load(
         working_dir: dir,
         config_file: file.to_path_buf(),
     })
+}
+
+/// Docker names of top-level networks or volumes: a fixed `name:`, else `<project>_<key>`.
+fn resources(defs: &BTreeMap<String, Option<ResourceDef>>, project: &str) -> Vec<Resource> {
+    defs.iter()
+        .map(|(k, d)| Resource {
+            key: k.clone(),
+            name: d
+                .as_ref()
+                .and_then(|d| d.name.clone())
+                .unwrap_or(format!("{project}_{k}")),
+        })
+        .collect()
 }
 
 fn interpolate_value(
