@@ -57,8 +57,8 @@ pub async fn run_checks(home: &Home) -> Vec<Finding> {
             Err(_) => finding(
                 &format!("{tool} on PATH"),
                 Level::Warn,
-                "not found (needed only for Topology B: appgear cluster)",
-                Some(format!("install {tool} to use `appgear cluster up`")),
+                "not found (needed only to run Topology B on a local kind cluster)",
+                Some(format!("install {tool} to run Topology B locally")),
             ),
         });
     }
