@@ -61,10 +61,10 @@ tag=$id
 project=appgear-$id
 home=$(mktemp -d /tmp/appgear-bench.XXXXXX)
 out=$(mktemp -d /tmp/appgear-bench-out.XXXXXX)
-dc() { docker-compose -p "$project" --project-directory "$home" -f "$home/compose-1.29.yml" "$@"; }
+dc() { docker-compose -p "$project" --project-directory "$home" -f "$home/docker-compose.yml" "$@"; }
 cleanup() {
   set +e
-  [ -f "$home/compose-1.29.yml" ] && dc down -v --remove-orphans >/dev/null 2>&1
+  [ -f "$home/docker-compose.yml" ] && dc down -v --remove-orphans >/dev/null 2>&1
   "$bin" --home "$home" down --purge --yes >/dev/null 2>&1
   docker rmi "appgear-standin/traefik:$tag" "appgear-standin/code-server:$tag" >/dev/null 2>&1
   rm -rf "$home" "$out"
@@ -131,14 +131,11 @@ check_untouched "appgear up" "$before"
 quietly "$bin" --home "$home" down
 
 # --- docker-compose 1.29 ----------------------------------------------------------------------
-# 1.29 predates two keys of the current Compose specification that the home's file uses:
-# top-level `name:` (the project name comes from -p here) and healthcheck `start_interval`
-# (a start-up probe rate; dropping it changes no no-op timing). Everything else is the same file.
-grep -vE '^name:|^[[:space:]]+start_interval:' "$home/docker-compose.yml" > "$home/compose-1.29.yml"
+# The same file appgear reads: it avoids keys that 1.29 does not know.
 say "docker-compose up -d (first start, not timed)"
 quietly dc up -d
 before=$(containers)
-dc_cmd="docker-compose -p $(q "$project") --project-directory $(q "$home") -f $(q "$home/compose-1.29.yml")"
+dc_cmd="docker-compose -p $(q "$project") --project-directory $(q "$home") -f $(q "$home/docker-compose.yml")"
 dc_up=$(median compose-up "$dc_cmd up -d")
 dc_ps=$(median compose-ps "$dc_cmd ps")
 check_untouched "docker-compose up -d" "$before"
