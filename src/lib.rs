@@ -5,8 +5,10 @@
 
 pub mod cli;
 pub mod compose;
+pub mod dns;
 pub mod doctor;
 pub mod error;
+pub mod files;
 pub mod home;
 pub mod multiplayer;
 pub mod ports;

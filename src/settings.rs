@@ -141,15 +141,9 @@ pub fn validate(name: &str, value: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// DNS-1123 label: lowercase alphanumerics and `-`, starts and ends alphanumeric, at most 63.
+/// DNS-1123 label (workspace and tenant ids).
 pub fn valid_label(v: &str) -> std::result::Result<(), String> {
-    let ok = !v.is_empty()
-        && v.len() <= 63
-        && v.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !v.starts_with('-')
-        && !v.ends_with('-');
-    if ok {
+    if crate::dns::is_label(v) {
         Ok(())
     } else {
         Err(format!("`{v}` is not a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)"))
@@ -157,7 +151,7 @@ pub fn valid_label(v: &str) -> std::result::Result<(), String> {
 }
 
 fn valid_domain(v: &str) -> std::result::Result<(), String> {
-    if v.len() <= 253 && !v.is_empty() && v.split('.').all(|l| valid_label(l).is_ok()) {
+    if crate::dns::is_subdomain(v) {
         Ok(())
     } else {
         Err(format!(

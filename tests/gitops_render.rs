@@ -482,3 +482,35 @@ fn json_lists_every_file_written() {
     assert_eq!(files.len(), tree(&out).len());
     assert!(files.iter().all(|f| f["action"] == "create"));
 }
+
+#[test]
+fn two_clusters_share_one_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("suites");
+    ok(&render(&out, &["--workspace", "demo", "--tenant", "acme"]));
+    let prd = Command::new(BIN)
+        .args(["gitops", "render", "--out"])
+        .arg(&out)
+        .args([
+            "--cluster",
+            "ag-br-core-prd",
+            "--repo",
+            REPO,
+            "--workspace",
+            "demo",
+            "--tenant",
+            "acme",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    ok(&prd);
+    assert!(
+        out.join("clusters/ag-br-core-dev/apps-suites.yaml")
+            .exists(),
+        "the other cluster's Application is kept"
+    );
+    assert!(out
+        .join("clusters/ag-br-core-prd/apps-suites.yaml")
+        .exists());
+}

@@ -8,7 +8,6 @@ pub mod lock;
 use crate::error::{Context, Error, Kind, Result};
 use crate::settings::{self, Settings};
 use env_file::EnvFile;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use generated::WriteOutcome;
@@ -213,24 +212,12 @@ fn generate_password() -> Result<String> {
     Ok(out)
 }
 
-/// Write a file atomically (temp file + rename) readable only by its owner.
+/// Write a file atomically, readable only by its owner (it may hold a secret).
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("appgear-tmp");
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.or_err(Kind::NotReady, || {
-        format!("cannot write {}", path.display())
-    })?;
+    crate::files::write_atomic(path, text.as_bytes(), Some(0o600))
+        .or_err(Kind::NotReady, || {
+            format!("cannot write {}", path.display())
+        })?;
     restrict_mode(path)
 }
 

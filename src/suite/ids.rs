@@ -4,28 +4,13 @@
 use crate::error::{Error, Result};
 
 /// Kubernetes names (and label values used as names) are DNS-1123 labels: at most 63 characters.
-pub const DNS_LABEL_MAX: usize = 63;
+pub const DNS_LABEL_MAX: usize = crate::dns::LABEL_MAX;
 /// `ws-<id>-factory` must itself be a DNS-1123 label, which leaves 52 characters for the id.
 pub const WORKSPACE_ID_MAX: usize = DNS_LABEL_MAX - "ws--factory".len();
 /// The label value that marks shared objects (Airbyte, the Argo CD Application).
 pub const GLOBAL: &str = "global";
 
-/// A DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or
-/// digit, 1 to 63 characters.
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= DNS_LABEL_MAX
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
-pub fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
-}
+pub use crate::dns::{is_label as is_dns_label, is_subdomain as is_dns_subdomain};
 
 /// A workspace id: a DNS-1123 label short enough that `ws-<id>-factory` is one too.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -33,9 +33,19 @@ pub struct Plan {
     files: Vec<RenderedFile>,
 }
 
-/// The folders a render owns inside the tree; other folders (README, .git, other suites) are
-/// never looked at.
-const OWNED_DIRS: &[&str] = &["apps/factory", "clusters"];
+/// The folders a render owns inside the tree: `apps/factory` and the folder of the cluster it
+/// renders for. Other folders (README, .git, other suites, other clusters' Applications) are never
+/// touched, so one repository can hold the Applications of several clusters.
+fn owned_dirs(files: &[RenderedFile]) -> BTreeSet<String> {
+    let mut dirs = BTreeSet::from(["apps/factory".to_string()]);
+    for f in files {
+        let parts: Vec<&str> = f.path.splitn(3, '/').collect();
+        if let ["clusters", cluster, _] = parts.as_slice() {
+            dirs.insert(format!("clusters/{cluster}"));
+        }
+    }
+    dirs
+}
 
 fn has_marker(path: &Path) -> bool {
     std::fs::read_to_string(path)
@@ -94,7 +104,7 @@ pub fn plan(root: &Path, files: Vec<RenderedFile>, force: bool) -> Result<Plan> 
     }
 
     let mut earlier = Vec::new();
-    for d in OWNED_DIRS {
+    for d in owned_dirs(&files) {
         files_under(root, &root.join(d), &mut earlier)?;
     }
     let earlier_marked: BTreeSet<String> = earlier
@@ -107,7 +117,12 @@ pub fn plan(root: &Path, files: Vec<RenderedFile>, force: bool) -> Result<Plan> 
         Err(e) if e.kind() == ErrorKind::NotFound => false,
         Err(e) => return Err(not_writable(root, e)),
     };
-    if non_empty && earlier_marked.is_empty() && !force {
+    // Another cluster's render in the same repository also makes it an earlier render.
+    let mut any_render = Vec::new();
+    files_under(root, &root.join("clusters"), &mut any_render)?;
+    let earlier_render =
+        !earlier_marked.is_empty() || any_render.iter().any(|p| has_marker(&root.join(p)));
+    if non_empty && !earlier_render && !force {
         return Err(Error::bad_input(format!(
             "output folder {} is not empty and holds no earlier appgear render",
             root.display()
@@ -162,9 +177,8 @@ pub fn apply(plan: &Plan) -> Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| not_writable(root, e))?;
         }
-        let tmp = path.with_extension("yaml.appgear-tmp");
-        std::fs::write(&tmp, &file.text).map_err(|e| not_writable(root, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| not_writable(root, e))?;
+        crate::files::write_atomic(&path, file.text.as_bytes(), None)
+            .map_err(|e| not_writable(root, e))?;
     }
     for step in plan
         .steps
