@@ -70,7 +70,12 @@ fn check_settings(home: &Home, out: &mut Vec<Finding>) -> Settings {
     let defaults = || {
         let mut env = crate::home::env_file::EnvFile::default();
         for k in settings::KEYS {
-            env.set(k.name, k.default.unwrap_or("placeholder-secret"));
+            let placeholder = if k.rule == settings::Rule::Uid {
+                "1000"
+            } else {
+                "placeholder-secret"
+            };
+            env.set(k.name, k.default.unwrap_or(placeholder));
         }
         Settings::from_env_file(&env, Path::new(".env")).ok()
     };
@@ -140,10 +145,7 @@ async fn check_ports(
     // Ports our own running stack publishes are in use, and that is fine.
     let ours: Vec<String> = match docker {
         Some(d) => {
-            let filters = std::collections::HashMap::from([(
-                "label".to_string(),
-                vec![format!("{}={}", docker::LABEL_PROJECT, settings.project())],
-            )]);
+            let filters = docker::project_filter(settings.project());
             d.list_containers(Some(
                 bollard::query_parameters::ListContainersOptionsBuilder::new()
                     .filters(&filters)
@@ -172,21 +174,16 @@ async fn check_ports(
                 format!("in use by this appgear stack ({})", settings.project()),
                 None,
             ));
-        } else if crate::ports::is_free(ip, port) {
-            out.push(finding(&check, Level::Ok, "free", None));
         } else {
-            let who = crate::ports::holder(port)
-                .unwrap_or_else(|| "another program (the OS did not say which)".into());
-            let hint = match crate::ports::suggest_free(ip, port) {
-                Some(free) => format!("stop {who}, or `appgear config set {key} {free}`"),
-                None => format!("stop {who}, or set {key} to a free port"),
-            };
-            out.push(finding(
-                &check,
-                Level::Fail,
-                format!("in use by {who}"),
-                Some(hint),
-            ));
+            match crate::ports::busy(ip, port, Some(key)) {
+                None => out.push(finding(&check, Level::Ok, "free", None)),
+                Some(busy) => out.push(finding(
+                    &check,
+                    Level::Fail,
+                    format!("in use by {}", busy.holder),
+                    Some(busy.hint),
+                )),
+            }
         }
     }
 }

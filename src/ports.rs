@@ -14,6 +14,31 @@ pub fn suggest_free(ip: &str, port: u16) -> Option<u16> {
     (port.saturating_add(1)..=port.saturating_add(200)).find(|p| *p > 1024 && is_free(ip, *p))
 }
 
+/// A port someone else holds: who, and what the user can do about it.
+pub struct Busy {
+    /// "name (pid N)" when the OS says, else a plain description.
+    pub holder: String,
+    pub hint: String,
+}
+
+/// `None` when `ip:port` is free; otherwise who holds it and a hint that names the `.env` key to
+/// change (when there is one) and a free port to change it to.
+pub fn busy(ip: &str, port: u16, key: Option<&str>) -> Option<Busy> {
+    if is_free(ip, port) {
+        return None;
+    }
+    let holder =
+        holder(port).unwrap_or_else(|| "another program (the OS did not say which)".into());
+    let hint = match (key, suggest_free(ip, port)) {
+        (Some(k), Some(free)) => {
+            format!("stop {holder}, or use another port: `appgear config set {k} {free}`")
+        }
+        (Some(k), None) => format!("stop {holder}, or set {k} in .env to a free port"),
+        (None, _) => format!("stop {holder}, or change the port in docker-compose.yml"),
+    };
+    Some(Busy { holder, hint })
+}
+
 /// Which process listens on `port`, as "name (pid N)", when the OS lets us see it.
 pub fn holder(port: u16) -> Option<String> {
     let inodes = listening_inodes(port);

@@ -28,7 +28,7 @@ pub enum Rule {
 pub struct Key {
     pub name: &'static str,
     pub rule: Rule,
-    /// `None` for generated values (the password).
+    /// `None` for values `init` computes (the password, the CDE's user).
     pub default: Option<&'static str>,
     pub help: &'static str,
 }
@@ -180,23 +180,16 @@ pub fn valid_image(v: &str) -> std::result::Result<(), String> {
     if v.is_empty() || v.chars().any(char::is_whitespace) {
         return Err(format!("`{v}` is not an image reference ({example})"));
     }
-    let (name, pinned) = match v.split_once("@sha256:") {
-        Some((name, digest)) => (name, !digest.is_empty()),
-        None => {
-            // The tag follows the last ':' after the last '/' (an earlier ':' is a registry port).
-            let slash = v.rfind('/').map_or(0, |i| i + 1);
-            match v[slash..].rfind(':') {
-                Some(i) => {
-                    let tag = &v[slash + i + 1..];
-                    if tag == "latest" {
-                        return Err(format!("`{v}` uses `latest`; pin an exact version so every start gets the same image"));
-                    }
-                    (&v[..slash + i], !tag.is_empty())
-                }
-                None => (v, false),
-            }
-        }
-    };
+    let (name, pinned) =
+        match v.split_once("@sha256:") {
+            Some((name, digest)) => (name, !digest.is_empty()),
+            None => match split_image(v) {
+                (_, Some("latest")) => return Err(format!(
+                    "`{v}` uses `latest`; pin an exact version so every start gets the same image"
+                )),
+                (name, tag) => (name, tag.is_some_and(|t| !t.is_empty())),
+            },
+        };
     if name.is_empty() || name.chars().any(|c| c.is_ascii_uppercase()) {
         return Err(format!(
             "`{v}` is not an image reference: the repository must be lowercase ({example})"
@@ -210,6 +203,19 @@ pub fn valid_image(v: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// `registry:5000/team/name:tag` → (`registry:5000/team/name`, `tag`): the tag follows the last ':'
+/// after the last '/' (an earlier ':' is a registry port). A digest reference stays whole.
+pub fn split_image(v: &str) -> (&str, Option<&str>) {
+    if v.contains('@') {
+        return (v, None);
+    }
+    let slash = v.rfind('/').map_or(0, |i| i + 1);
+    match v[slash..].rfind(':') {
+        Some(i) => (&v[..slash + i], Some(&v[slash + i + 1..])),
+        None => (v, None),
+    }
+}
+
 /// Validated settings: the `.env` values appgear relies on, plus everything else the user put there
 /// (handed to Compose interpolation).
 #[derive(Debug, Clone)]
@@ -218,31 +224,44 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Check every known key; the first problem becomes a bad-input error naming the key.
+    /// Check every known key; the first problem becomes a bad-input error naming the key and
+    /// where it came from. As in Docker Compose, a variable set in the shell wins over `.env`; it is
+    /// checked just the same, so `TRAEFIK_IMAGE=x:latest appgear up` is refused like the file would be.
     pub fn from_env_file(file: &EnvFile, path: &std::path::Path) -> Result<Self> {
+        let mut values = file.values().clone();
         for k in KEYS {
-            match file.get(k.name) {
-                Some(v) => validate(k.name, v).map_err(|e| {
-                    Error::bad_input(format!("{} in {}: {e}", k.name, path.display())).hint(
-                        format!(
-                            "fix it with `appgear config set {} VALUE` or edit the file",
-                            k.name
-                        ),
+            let (value, origin) = match std::env::var(k.name) {
+                Ok(v) => (Some(v), "your shell environment".to_string()),
+                Err(_) => (
+                    file.get(k.name).map(str::to_string),
+                    path.display().to_string(),
+                ),
+            };
+            let Some(value) = value else {
+                return Err(Error::bad_input(format!(
+                    "{} is missing from {}",
+                    k.name,
+                    path.display()
+                ))
+                .hint("run `appgear init` to add missing keys"));
+            };
+            validate(k.name, &value).map_err(|e| {
+                let fix = if origin.starts_with("your shell") {
+                    format!(
+                        "unset {0} or give it a valid value; .env's value is used when it is unset",
+                        k.name
                     )
-                })?,
-                None => {
-                    return Err(Error::bad_input(format!(
-                        "{} is missing from {}",
-                        k.name,
-                        path.display()
-                    ))
-                    .hint("run `appgear init` to add missing keys"))
-                }
-            }
+                } else {
+                    format!(
+                        "fix it with `appgear config set {} VALUE` or edit the file",
+                        k.name
+                    )
+                };
+                Error::bad_input(format!("{} in {origin}: {e}", k.name)).hint(fix)
+            })?;
+            values.insert(k.name.to_string(), value);
         }
-        Ok(Settings {
-            values: file.values().clone(),
-        })
+        Ok(Settings { values })
     }
 
     /// No values at all: used only to report, when even defaults are unusable.
@@ -276,6 +295,20 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_split_at_the_tag_not_the_registry_port() {
+        assert_eq!(split_image("traefik:v3.6.2"), ("traefik", Some("v3.6.2")));
+        assert_eq!(
+            split_image("localhost:5000/a/b:1"),
+            ("localhost:5000/a/b", Some("1"))
+        );
+        assert_eq!(
+            split_image("localhost:5000/a/b"),
+            ("localhost:5000/a/b", None)
+        );
+        assert_eq!(split_image("a@sha256:00"), ("a@sha256:00", None));
+    }
 
     #[test]
     fn images_must_be_pinned() {

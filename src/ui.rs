@@ -4,9 +4,27 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
 
-/// Colours only on a terminal and only when NO_COLOR is unset or empty (https://no-color.org).
+/// Colours only when NO_COLOR is unset or empty (https://no-color.org) and both output streams
+/// are terminals: tables go to stdout and messages to stderr, and either may be piped.
 pub fn color_enabled() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stderr().is_terminal()
+        && std::io::stdout().is_terminal()
+}
+
+/// Characters a cell shows, leaving out colour escape sequences.
+fn visible_width(s: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
 }
 
 fn paint(code: &str, s: &str) -> String {
@@ -76,11 +94,11 @@ pub fn bytes_bar(multi: &indicatif::MultiProgress, msg: impl Into<String>) -> Pr
 
 /// Print rows as a left-aligned table with a header; column widths from the widest cell.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| visible_width(h)).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if i < widths.len() {
-                widths[i] = widths[i].max(cell.chars().count());
+                widths[i] = widths[i].max(visible_width(cell));
             }
         }
     }
@@ -90,7 +108,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             if i + 1 == cells.len() {
                 out.push_str(c);
             } else {
-                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                out.push_str(c);
+                out.push_str(&" ".repeat(widths[i] - visible_width(c) + 2));
             }
         }
         out.trim_end().to_string()
@@ -212,5 +231,13 @@ mod tests {
     fn table_aligns_columns() {
         let t = super::table(&["A", "BB"], &[vec!["long".into(), "x".into()]]);
         assert_eq!(t, "A     BB\nlong  x\n");
+        let coloured = super::table(
+            &["S", "H"],
+            &[
+                vec!["\x1b[32mok\x1b[0m".into(), "x".into()],
+                vec!["fail".into(), "y".into()],
+            ],
+        );
+        assert_eq!(coloured, "S     H\n\x1b[32mok\x1b[0m    x\nfail  y\n");
     }
 }

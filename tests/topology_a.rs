@@ -83,18 +83,95 @@ fn a_second_up_recreates_nothing_and_one_image_change_recreates_only_that_servic
     assert_eq!(stack.id(TRAEFIK).unwrap(), traefik);
 
     // Same image under another reference: a change in .env that touches only the CDE.
-    let (_, code_server) = standin_images();
-    let other = format!(
-        "{}-{}",
-        code_server.replace(':', ":other-"),
-        std::process::id()
-    );
-    docker(&["tag", code_server, &other]);
-    stack.ok(&["config", "set", "CODE_SERVER_IMAGE", &other]);
+    let other = Tag::new(&standin_images().1, "other");
+    stack.ok(&["config", "set", "CODE_SERVER_IMAGE", &other.0]);
     stack.ok(&["up"]);
-    assert_ne!(stack.id(CDE).unwrap(), cde, "the CDE is recreated");
+    let cde2 = stack.id(CDE).unwrap();
+    assert_ne!(cde2, cde, "the CDE is recreated");
     assert_eq!(stack.id(TRAEFIK).unwrap(), traefik, "Traefik is untouched");
-    let _ = Command::new("docker").args(["rmi", &other]).output();
+
+    // An edit of the compose file by hand touches only the service it edits.
+    let compose = stack.home.join("docker-compose.yml");
+    let edited = std::fs::read_to_string(&compose).unwrap().replace(
+        "      TENANT_ID: ${FACTORY_TENANT_ID:-local}\n",
+        "      TENANT_ID: ${FACTORY_TENANT_ID:-local}\n      EXTRA: \"1\"\n",
+    );
+    assert!(edited.contains("EXTRA"));
+    std::fs::write(&compose, edited).unwrap();
+    stack.ok(&["up"]);
+    assert_ne!(
+        stack.id(CDE).unwrap(),
+        cde2,
+        "the edited service is recreated"
+    );
+    assert_eq!(
+        stack.id(TRAEFIK).unwrap(),
+        traefik,
+        "the other is untouched"
+    );
+
+    // A new domain re-issues the certificate Traefik reads at start: Traefik alone is recreated.
+    let cde3 = stack.id(CDE).unwrap();
+    stack.ok(&["config", "set", "FACTORY_DOMAIN", "factory.example.test"]);
+    stack.ok(&["up"]);
+    assert_ne!(
+        stack.id(TRAEFIK).unwrap(),
+        traefik,
+        "Traefik picks up the new certificate"
+    );
+    assert_eq!(stack.id(CDE).unwrap(), cde3);
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh");
+    let out = run(Command::new(bin())
+        .arg("--home")
+        .arg(&fresh)
+        .args(["up", "--dry-run"]));
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("initialise"), "{}", text(&out).0);
+    assert!(!fresh.exists(), "a dry run creates no home");
+
+    let stack = Stack::new("dry");
+    stack.ok(&["up"]);
+    let traefik_yml = stack.home.join("config/traefik/traefik.yml");
+    let before = std::fs::read_to_string(&traefik_yml).unwrap();
+    stack.ok(&[
+        "config",
+        "set",
+        "FACTORY_VSCODE_PORT",
+        &free_port().to_string(),
+    ]);
+    let plan = stack.ok(&["up", "--dry-run"]);
+    assert!(plan.contains("recreate core-traefik"), "{plan}");
+    assert!(plan.contains("keep addon-factory-vscode"), "{plan}");
+    assert_eq!(
+        std::fs::read_to_string(&traefik_yml).unwrap(),
+        before,
+        "no generated file is rewritten"
+    );
+}
+
+#[test]
+fn a_relative_home_works_like_an_absolute_one() {
+    let stack = Stack::new("relative");
+    let out = run(Command::new(bin())
+        .current_dir(stack.dir.path())
+        .args(["--home", "home", "up"])
+        .env("NO_COLOR", "1"));
+    assert!(out.status.success(), "{}", text(&out).1);
+    let mounts = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Source}} {{end}}",
+        &stack.container(CDE),
+    ]);
+    assert!(
+        mounts.contains(&stack.home.join("config/cde").display().to_string()),
+        "{mounts}"
+    );
 }
 
 #[test]
@@ -238,8 +315,8 @@ fn a_busy_port_is_named_with_who_holds_it_and_a_free_one_to_use() {
         "{err}"
     );
     assert!(
-        err.contains(&format!("pid {}", std::process::id())) || err.contains("by "),
-        "{err}"
+        err.contains(&format!("(pid {})", std::process::id())),
+        "names the process holding it: {err}"
     );
     assert!(
         err.contains("appgear config set FACTORY_VSCODE_PORT"),
@@ -400,6 +477,12 @@ fn ctrl_c_during_up_stops_cleanly_and_the_next_up_converges() {
     );
     stack.ok(&["up"]);
     assert_eq!(stack.appgear(&["status"]).status.code(), Some(0));
+    assert_eq!(
+        stack.volumes().len(),
+        1,
+        "the interrupted run lost no volume"
+    );
+    assert!(stack.home.join("config/cde").is_dir() && stack.home.join(".env").exists());
 }
 
 #[test]

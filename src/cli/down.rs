@@ -1,15 +1,11 @@
 //! `appgear down`: stop and remove the containers and the network; keep config/, data/ and the
 //! volumes. `--purge` also removes appgear's named volumes, after confirmation.
 
-use crate::compose::docker::{self, api_error, LABEL_PROJECT};
+use crate::compose::docker::{self, api_error};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::ui;
-use bollard::query_parameters::{
-    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-};
 use clap::Args;
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
 #[derive(Args, Debug)]
@@ -24,52 +20,21 @@ pub struct DownArgs {
 
 pub async fn run(home: &Home, args: DownArgs) -> Result<i32> {
     let _lock = home.lock("down")?;
-    let settings = home.settings()?;
-    let project = settings.project().to_string();
+    let project = home.settings()?.project().to_string();
     let docker = docker::connect().await?;
     let observed = docker::observe(&docker, &project).await?;
-    let volumes: Vec<String> = if args.purge {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_PROJECT}={project}")],
-        )]);
-        docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::new().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| api_error("cannot list volumes", e))?
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| v.name)
-            .collect()
+    let volumes: Vec<&String> = if args.purge {
+        observed.volumes.iter().collect()
     } else {
         Vec::new()
     };
-    if args.purge && !volumes.is_empty() && !args.yes {
+    if !volumes.is_empty() && !args.yes {
         confirm_purge(&project, &volumes)?;
     }
     let tracker = ui::Tracker::new();
     for c in &observed.containers {
         tracker.say(&c.service, "stopping");
-        let _ = docker
-            .stop_container(
-                &c.id,
-                Some(StopContainerOptionsBuilder::new().t(10).build()),
-            )
-            .await;
-        match docker
-            .remove_container(
-                &c.id,
-                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if docker::is_not_found(&e) => {}
-            Err(e) => return Err(api_error(format!("cannot remove {}", c.name), e)),
-        }
+        docker::remove_container(&docker, &c.id).await?;
         tracker.done(&c.service, "removed");
     }
     for net in &observed.networks {
@@ -107,8 +72,12 @@ pub async fn run(home: &Home, args: DownArgs) -> Result<i32> {
 }
 
 /// Removing volumes loses the CDE's settings and extensions: ask at a terminal, refuse otherwise.
-fn confirm_purge(project: &str, volumes: &[String]) -> Result<()> {
-    let list = volumes.join(", ");
+fn confirm_purge(project: &str, volumes: &[&String]) -> Result<()> {
+    let list = volumes
+        .iter()
+        .map(|v| v.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     if !std::io::stdin().is_terminal() {
         return Err(
             Error::bad_input(format!("--purge would remove the volumes {list}"))

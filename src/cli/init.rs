@@ -28,12 +28,18 @@ pub fn print_report(home: &Home, report: &InitReport) {
             home.tls_dir().display()
         ));
     }
+    if let Some(w) = &report.cde_owner_warning {
+        ui::warn(w);
+    }
     for (file, outcome) in &report.files {
         match outcome {
             WriteOutcome::Created => ui::step(&format!("wrote {file}")),
             WriteOutcome::Updated => ui::step(&format!("updated {file}")),
             WriteOutcome::KeptUsers => ui::warn(&format!(
                 "{file} has no appgear marker, so it is yours: left unchanged (restore the marker line or delete the file to get appgear's version)"
+            )),
+            WriteOutcome::KeptEdited => ui::warn(&format!(
+                "{file} was edited since appgear wrote it: your version is kept (remove its marker line to make it yours for good, or delete it to get appgear's version)"
             )),
             WriteOutcome::Unchanged => {}
         }

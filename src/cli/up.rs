@@ -15,6 +15,9 @@ pub struct UpArgs {
 }
 
 pub async fn run(home: &Home, args: UpArgs) -> Result<i32> {
+    if args.dry_run {
+        return dry_run(home).await;
+    }
     home.ensure_root()?;
     let _lock = home.lock("up")?;
     let report = home.init()?;
@@ -23,12 +26,6 @@ pub async fn run(home: &Home, args: UpArgs) -> Result<i32> {
     let docker = docker::connect().await?;
     let observed = docker::observe(&docker, &project.name).await?;
     let plan = plan::plan(&project, &observed);
-    if args.dry_run {
-        for line in plan.describe() {
-            println!("{line}");
-        }
-        return Ok(0);
-    }
     let tracker = ui::Tracker::new();
     let result = tokio::select! {
         r = apply::apply(&docker, &project, &plan, settings.values(), &tracker) => r,
@@ -37,6 +34,24 @@ pub async fn run(home: &Home, args: UpArgs) -> Result<i32> {
     tracker.clear();
     result?;
     print_access(home, &settings);
+    Ok(0)
+}
+
+/// What `up` would change, from the home as it is: writes nothing, not even `init`'s files.
+async fn dry_run(home: &Home) -> Result<i32> {
+    if !home.is_initialised() {
+        println!(
+            "initialise {} (appgear init), then create every service",
+            home.root().display()
+        );
+        return Ok(0);
+    }
+    let (_, project) = stack::load(home)?;
+    let docker = docker::connect().await?;
+    let observed = docker::observe(&docker, &project.name).await?;
+    for line in plan::plan(&project, &observed).describe() {
+        println!("{line}");
+    }
     Ok(0)
 }
 

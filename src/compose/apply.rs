@@ -13,10 +13,7 @@ use bollard::models::{
     HealthStatusEnum, HostConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
@@ -156,7 +153,7 @@ async fn ensure_image(
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(api_error(format!("cannot inspect image {}", svc.image), e)),
     }
-    let (repo, tag) = split_reference(&svc.image);
+    let (repo, tag) = crate::settings::split_image(&svc.image);
     let mut opts = CreateImageOptionsBuilder::new().from_image(repo);
     if let Some(tag) = tag {
         opts = opts.tag(tag);
@@ -205,18 +202,6 @@ async fn ensure_image(
     Ok(())
 }
 
-/// `registry:5000/name:tag` → (`registry:5000/name`, `tag`); a digest stays whole.
-fn split_reference(image: &str) -> (&str, Option<&str>) {
-    if image.contains('@') {
-        return (image, None);
-    }
-    let slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[slash..].rfind(':') {
-        Some(i) => (&image[..slash + i], Some(&image[slash + i + 1..])),
-        None => (image, None),
-    }
-}
-
 fn check_ports(svc: &Service, vars: &Vars) -> Result<()> {
     for p in &svc.ports {
         let ip = if p.host_ip.is_empty() {
@@ -224,47 +209,19 @@ fn check_ports(svc: &Service, vars: &Vars) -> Result<()> {
         } else {
             p.host_ip.as_str()
         };
-        if ports::is_free(ip, p.host_port) {
-            continue;
-        }
-        let who = ports::holder(p.host_port)
-            .map(|h| format!(" by {h}"))
-            .unwrap_or_default();
         let key = vars
             .iter()
             .find(|(k, v)| k.ends_with("_PORT") && **v == p.host_port.to_string())
-            .map(|(k, _)| k.clone());
-        let hint = match (key, ports::suggest_free(ip, p.host_port)) {
-            (Some(k), Some(free)) => {
-                format!("stop what holds it, or use another port: `appgear config set {k} {free}`")
-            }
-            (Some(k), None) => format!("stop what holds it, or set {k} in .env to a free port"),
-            (None, _) => "stop what holds it, or change the port in docker-compose.yml".to_string(),
-        };
-        return Err(Error::not_ready(format!(
-            "port {} on {ip} is already in use{who}; {} needs it",
-            p.host_port, svc.name
-        ))
-        .hint(hint));
+            .map(|(k, _)| k.as_str());
+        if let Some(busy) = ports::busy(ip, p.host_port, key) {
+            return Err(Error::not_ready(format!(
+                "port {} on {ip} is already in use by {}; {} needs it",
+                p.host_port, busy.holder, svc.name
+            ))
+            .hint(busy.hint));
+        }
     }
     Ok(())
-}
-
-async fn remove_container(docker: &Docker, id: &str) -> Result<()> {
-    let _ = docker
-        .stop_container(id, Some(StopContainerOptionsBuilder::new().t(10).build()))
-        .await;
-    match docker
-        .remove_container(
-            id,
-            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-        )
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(api_error("cannot remove container", e)),
-    }
 }
 
 async fn start(docker: &Docker, svc: &Service, id: &str) -> Result<()> {
@@ -274,18 +231,20 @@ async fn start(docker: &Docker, svc: &Service, id: &str) -> Result<()> {
         .map_err(|e| start_error(svc, e))
 }
 
+/// A port taken between our check and the start is the machine's problem (3); anything else
+/// means the service itself could not start (4).
 fn start_error(svc: &Service, e: bollard::errors::Error) -> Error {
-    let msg = match &e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
-    };
-    let hint =
-        if msg.contains("address already in use") || msg.contains("port is already allocated") {
-            "another program took the port; run `appgear doctor` to see which"
-        } else {
-            "run `appgear logs` for details, or `appgear up --verbose`"
-        };
-    Error::unhealthy(format!("{} could not start: {msg}", svc.name)).hint(hint)
+    let msg = message(&e);
+    if msg.contains("address already in use") || msg.contains("port is already allocated") {
+        Error::not_ready(format!(
+            "{} could not start: a port it publishes was taken: {msg}",
+            svc.name
+        ))
+        .hint("run `appgear doctor` to see which program holds it")
+    } else {
+        Error::unhealthy(format!("{} could not start: {msg}", svc.name))
+            .hint(format!("`appgear logs {}` may say why", svc.name))
+    }
 }
 
 async fn create_and_start(docker: &Docker, project: &Project, svc: &Service) -> Result<String> {
@@ -385,14 +344,18 @@ pub fn container_body(project: &Project, svc: &Service) -> ContainerCreateBody {
                 host_port: Some(p.host_port.to_string()),
             });
     }
-    let restart = svc.restart.as_deref().map(|r| RestartPolicy {
-        name: Some(match r {
-            "always" => RestartPolicyNameEnum::ALWAYS,
-            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-            r if r.starts_with("on-failure") => RestartPolicyNameEnum::ON_FAILURE,
-            _ => RestartPolicyNameEnum::NO,
-        }),
-        maximum_retry_count: None,
+    // Values were checked when the file was read: no, always, unless-stopped, on-failure[:N].
+    let restart = svc.restart.as_deref().map(|r| {
+        let (policy, retries) = r.split_once(':').unwrap_or((r, ""));
+        RestartPolicy {
+            name: Some(match policy {
+                "always" => RestartPolicyNameEnum::ALWAYS,
+                "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+                "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+                _ => RestartPolicyNameEnum::NO,
+            }),
+            maximum_retry_count: retries.parse().ok(),
+        }
     });
     let endpoints = svc.networks.first().map(|(net, aliases)| {
         HashMap::from([(
@@ -446,7 +409,7 @@ pub fn container_body(project: &Project, svc: &Service) -> ContainerCreateBody {
 /// Wait until the container runs and, when it has a health check, is healthy. Fails at once when
 /// it exits, restarts or turns unhealthy, with its last log lines.
 pub async fn wait_ready(docker: &Docker, svc: &Service, id: &str, tracker: &Tracker) -> Result<()> {
-    let budget = match &svc.healthcheck {
+    let budget = match svc.healthcheck.as_ref().filter(|_| svc.has_healthcheck()) {
         Some(h) => {
             let per_try = (h.interval_ns + h.timeout_ns).max(0) as u64;
             Duration::from_nanos(
@@ -481,7 +444,7 @@ pub async fn wait_ready(docker: &Docker, svc: &Service, id: &str, tracker: &Trac
                     .detail(lines),
             );
         }
-        match (svc.healthcheck.is_some(), health) {
+        match (svc.has_healthcheck(), health) {
             (false, _) if running => {
                 tracker.done(&svc.name, "running");
                 return Ok(());
@@ -530,23 +493,5 @@ pub async fn wait_ready(docker: &Docker, svc: &Service, id: &str, tracker: &Trac
             said = now.to_string();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_reference;
-
-    #[test]
-    fn references_split_at_the_tag_not_the_registry_port() {
-        assert_eq!(
-            split_reference("traefik:v3.6.2"),
-            ("traefik", Some("v3.6.2"))
-        );
-        assert_eq!(
-            split_reference("localhost:5000/a/b:1"),
-            ("localhost:5000/a/b", Some("1"))
-        );
-        assert_eq!(split_reference("a@sha256:00"), ("a@sha256:00", None));
     }
 }

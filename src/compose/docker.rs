@@ -53,13 +53,20 @@ fn unreachable(cause: String) -> Error {
         .cause(anyhow::anyhow!(cause))
 }
 
-/// An error from the Docker API during an operation, as one line.
-pub fn api_error(what: impl std::fmt::Display, e: bollard::errors::Error) -> Error {
-    let msg = match &e {
+/// What the Docker Engine said, without bollard's wrapping.
+pub fn message(e: &bollard::errors::Error) -> String {
+    match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
         other => other.to_string(),
-    };
-    Error::internal(format!("{what}: {msg}")).cause(e)
+    }
+}
+
+/// An unexpected error from the Docker API during an operation, as one line and a hint.
+pub fn api_error(what: impl std::fmt::Display, e: bollard::errors::Error) -> Error {
+    Error::internal(format!("{what}: {}", message(&e)))
+        .hint("run `appgear doctor` to check Docker, then run the command again (add --verbose for details)")
+        .cause(e)
 }
 
 pub fn is_not_found(e: &bollard::errors::Error) -> bool {
@@ -72,7 +79,7 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
-fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
+pub fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "label".to_string(),
         vec![format!("{LABEL_PROJECT}={project}")],
@@ -137,6 +144,25 @@ pub async fn observe(docker: &Docker, project: &str) -> Result<Observed> {
             .map(|v| v.name)
             .collect(),
     })
+}
+
+/// Stop (giving it 10 s to exit cleanly) and remove a container; gone already is fine.
+pub async fn remove_container(docker: &Docker, id: &str) -> Result<()> {
+    use bollard::query_parameters::{RemoveContainerOptionsBuilder, StopContainerOptionsBuilder};
+    let _ = docker
+        .stop_container(id, Some(StopContainerOptionsBuilder::new().t(10).build()))
+        .await;
+    match docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(api_error("cannot remove container", e)),
+    }
 }
 
 /// The last `n` lines a container wrote, for error reports.

@@ -82,19 +82,19 @@ pub enum MapOrList {
 }
 
 impl MapOrList {
-    /// `KEY: value` or `KEY=value`; a key with no value (`KEY` or `KEY:`) is left out, as Compose
-    /// then takes it from the shell, which appgear does not forward.
-    pub fn pairs(&self) -> BTreeMap<String, String> {
+    /// `KEY: value` or `KEY=value`; `None` for a key with no value (`KEY` or `KEY:`), which Compose
+    /// fills from the environment it runs in.
+    pub fn pairs(&self) -> BTreeMap<String, Option<String>> {
         match self {
             MapOrList::Map(m) => m
                 .iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.text())))
+                .map(|(k, v)| (k.clone(), v.as_ref().map(Scalar::text)))
                 .collect(),
             MapOrList::List(l) => l
                 .iter()
-                .filter_map(|item| {
-                    item.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|item| match item.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (item.clone(), None),
                 })
                 .collect(),
         }

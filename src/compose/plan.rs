@@ -1,7 +1,7 @@
 //! What `up` must change: the desired project against what Docker reports, as a pure value.
 //! Unit-tested without Docker; `apply` executes it.
 
-use super::project::{Project, Resource};
+use super::project::{Project, Resource, Service};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -98,6 +98,22 @@ impl Plan {
     }
 }
 
+/// The container that stands for a service when there are several (leftovers): the one with the
+/// current configuration first, then a running one, then the one with the expected name.
+pub fn pick<'a>(svc: &Service, containers: &'a [Existing]) -> Option<&'a Existing> {
+    let hash = svc.config_hash();
+    containers
+        .iter()
+        .filter(|c| c.service == svc.name)
+        .min_by_key(|c| {
+            (
+                c.config_hash != hash,
+                !c.running,
+                c.name != svc.container_name,
+            )
+        })
+}
+
 pub fn plan(project: &Project, observed: &Observed) -> Plan {
     let missing = |wanted: &[Resource], have: &BTreeSet<String>| {
         wanted
@@ -111,21 +127,8 @@ pub fn plan(project: &Project, observed: &Observed) -> Plan {
     let mut accounted = BTreeSet::new();
     let mut services = Vec::new();
     for svc in &project.services {
-        // Prefer a running container with the right configuration, then any running one.
         let hash = svc.config_hash();
-        let mut candidates: Vec<&Existing> = observed
-            .containers
-            .iter()
-            .filter(|c| c.service == svc.name)
-            .collect();
-        candidates.sort_by_key(|c| {
-            (
-                c.config_hash != hash,
-                !c.running,
-                c.name != svc.container_name,
-            )
-        });
-        let step = match candidates.first() {
+        let step = match pick(svc, &observed.containers) {
             None => Step::Create,
             Some(c) => {
                 accounted.insert(c.id.clone());

@@ -45,6 +45,9 @@ pub struct Service {
     pub user: Option<String>,
     pub working_dir: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// Digest of what the read-only bind mounts hold (configuration and certificates), so that a
+    /// change there also recreates the service. Filled in when the home is loaded.
+    pub mounted_config: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -94,6 +97,13 @@ pub struct Healthcheck {
 }
 
 impl Service {
+    /// True when Docker runs a health check for this service (not when it is turned off).
+    pub fn has_healthcheck(&self) -> bool {
+        self.healthcheck
+            .as_ref()
+            .is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE"))
+    }
+
     /// A digest of everything that shapes the container: if it changes, the container is
     /// recreated. Stored as Compose's `com.docker.compose.config-hash` label.
     pub fn config_hash(&self) -> String {
@@ -104,24 +114,29 @@ impl Service {
     }
 }
 
-/// Parse and interpolate a compose file. `dir` is the folder relative paths are resolved against;
-/// `default_name` is used when the file has no `name:`.
-pub fn load(
-    text: &str,
-    file: &Path,
-    vars: &impl Lookup,
-    default_name: &str,
-) -> Result<Project, String> {
+/// Parse and interpolate a compose file; relative paths are resolved against its folder.
+/// `project` is COMPOSE_PROJECT_NAME, which in Compose wins over a `name:` in the file (and appgear
+/// always has one in `.env`).
+pub fn load(text: &str, file: &Path, vars: &impl Lookup, project: &str) -> Result<Project, String> {
     let mut value: serde_norway::Value =
         serde_norway::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    // `<<: *anchor` merge keys, as Compose accepts them.
+    value
+        .apply_merge()
+        .map_err(|e| format!("a YAML merge key (<<) cannot be applied: {e}"))?;
     interpolate_value(&mut value, vars, "")?;
     strip_extensions(&mut value);
-    let parsed: ComposeFile = serde_norway::from_value(value).map_err(|e| e.to_string())?;
+    let mut parsed: ComposeFile = serde_norway::from_value(value).map_err(|e| e.to_string())?;
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let name = parsed
-        .name
-        .clone()
-        .unwrap_or_else(|| default_name.to_string());
+    let name = project.to_string();
+    // As in Compose, a service that names no network joins the project's `default` network.
+    let uses_default = parsed
+        .services
+        .values()
+        .any(|v| v.get("networks").is_none());
+    if uses_default {
+        parsed.networks.entry("default".to_string()).or_insert(None);
+    }
     let networks = resources(&parsed.networks, &name);
     let volumes = resources(&parsed.volumes, &name);
     let mut services = Vec::new();
@@ -129,7 +144,7 @@ pub fn load(
         let def: ServiceDef = serde_norway::from_value(raw.clone())
             .map_err(|e| format!("services.{svc_name}: {e}"))?;
         services.push(
-            service(&name, svc_name, def, &dir, &networks, &volumes)
+            service(&name, svc_name, def, &dir, &networks, &volumes, vars)
                 .map_err(|e| format!("services.{svc_name}: {e}"))?,
         );
     }
@@ -211,6 +226,7 @@ fn service(
     dir: &Path,
     networks: &[Resource],
     volumes: &[Resource],
+    vars: &impl Lookup,
 ) -> Result<Service, String> {
     let lookup_net = |key: &str| {
         networks
@@ -222,7 +238,7 @@ fn service(
             })
     };
     let nets = match &def.networks {
-        None => Vec::new(),
+        None => vec![(lookup_net("default")?, vec![name.to_string()])],
         Some(NetworksDef::List(l)) => l
             .iter()
             .map(|k| Ok((lookup_net(k)?, vec![name.to_string()])))
@@ -270,10 +286,17 @@ fn service(
         image: def.image.clone(),
         command: def.command.as_ref().map(argv).transpose()?,
         entrypoint: def.entrypoint.as_ref().map(argv).transpose()?,
+        // A key with no value takes it from the environment (shell, then .env), and is left out
+        // when that has none, as in Compose.
         environment: def
             .environment
             .as_ref()
-            .map(|e| e.pairs())
+            .map(|e| {
+                e.pairs()
+                    .into_iter()
+                    .filter_map(|(k, v)| v.or_else(|| vars.lookup(&k)).map(|v| (k, v)))
+                    .collect()
+            })
             .unwrap_or_default(),
         ports: def
             .ports
@@ -293,10 +316,20 @@ fn service(
             .map(healthcheck)
             .transpose()?
             .flatten(),
-        restart: def.restart.clone(),
+        restart: def.restart.as_deref().map(restart).transpose()?,
         user: def.user.as_ref().map(|u| u.text()),
         working_dir: def.working_dir.clone(),
-        labels: def.labels.as_ref().map(|l| l.pairs()).unwrap_or_default(),
+        labels: def
+            .labels
+            .as_ref()
+            .map(|l| {
+                l.pairs()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        mounted_config: String::new(),
     })
 }
 
@@ -447,9 +480,31 @@ fn normalise(p: &Path) -> PathBuf {
     out
 }
 
+/// Compose's restart policies; anything else is refused rather than quietly becoming `no`.
+fn restart(r: &str) -> Result<String, String> {
+    let ok = matches!(r, "no" | "always" | "unless-stopped" | "on-failure")
+        || r.strip_prefix("on-failure:")
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+    if ok {
+        Ok(r.to_string())
+    } else {
+        Err(format!(
+            "restart: `{r}` is not one of no, always, unless-stopped, on-failure[:N]"
+        ))
+    }
+}
+
+/// `disable: true` and `test: ["NONE"]` both turn off the image's own health check.
 fn healthcheck(h: &HealthcheckDef) -> Result<Option<Healthcheck>, String> {
     if h.disable {
-        return Ok(None);
+        return Ok(Some(Healthcheck {
+            test: vec!["NONE".into()],
+            interval_ns: 0,
+            timeout_ns: 0,
+            retries: 0,
+            start_period_ns: 0,
+            start_interval_ns: 0,
+        }));
     }
     let test = match &h.test {
         None => return Err("healthcheck: `test` is required".into()),
@@ -693,5 +748,41 @@ mod tests {
         assert_eq!(duration_ns("500ms"), Some(500_000_000));
         assert_eq!(duration_ns("5x"), None);
         assert_eq!(split_words("a 'b c' \"d\"").unwrap(), ["a", "b c", "d"]);
+    }
+
+    #[test]
+    fn compose_forms_that_must_not_be_ignored() {
+        let text = "x-base: &base\n  image: a:1\n  restart: on-failure:3\nservices:\n  web:\n    <<: *base\n    environment: [FROM_ENV, MISSING, SET=1]\n    healthcheck: {disable: true}\n";
+        let vars = |k: &str| (k == "FROM_ENV").then(|| "shell".to_string());
+        let p = load(text, Path::new("/h/c.yml"), &vars, "proj").unwrap();
+        let web = &p.services[0];
+        assert_eq!(web.image, "a:1", "merge keys apply");
+        assert_eq!(web.restart.as_deref(), Some("on-failure:3"));
+        assert_eq!(
+            web.environment.get("FROM_ENV").map(String::as_str),
+            Some("shell")
+        );
+        assert!(!web.environment.contains_key("MISSING"));
+        assert!(
+            !web.has_healthcheck(),
+            "disable turns the image's check off"
+        );
+        assert_eq!(web.healthcheck.as_ref().unwrap().test, ["NONE"]);
+        assert_eq!(
+            web.networks,
+            [("proj_default".to_string(), vec!["web".to_string()])],
+            "joins the default network"
+        );
+        assert_eq!(
+            p.networks,
+            [Resource {
+                key: "default".into(),
+                name: "proj_default".into()
+            }]
+        );
+        let bad = "services:\n  web: {image: a:1, restart: sometimes}\n";
+        assert!(load(bad, Path::new("/h/c.yml"), &vars, "proj")
+            .unwrap_err()
+            .contains("restart"));
     }
 }

@@ -33,7 +33,7 @@ pub async fn status(docker: &Docker, project: &Project) -> Result<Vec<ServiceSta
     let observed = observe(docker, &project.name).await?;
     let mut out = Vec::new();
     for svc in &project.services {
-        let Some(c) = observed.containers.iter().find(|c| c.service == svc.name) else {
+        let Some(c) = super::plan::pick(svc, &observed.containers) else {
             out.push(ServiceStatus {
                 service: svc.name.clone(),
                 container: None,

@@ -147,10 +147,12 @@ fn quote(v: &str) -> String {
     } else if !v.contains('\'') && !v.contains('\n') {
         format!("'{v}'")
     } else {
+        // `\$` keeps a dollar literal inside double quotes (no `${VAR}` substitution).
         let escaped = v
             .replace('\\', "\\\\")
             .replace('"', "\\\"")
-            .replace('\n', "\\n");
+            .replace('\n', "\\n")
+            .replace('$', "\\$");
         format!("\"{escaped}\"")
     }
 }
@@ -182,7 +184,17 @@ mod tests {
 
     #[test]
     fn quoting_round_trips() {
-        for v in ["plain", "with space", "it's", "a\"b", "", "$HOME", "x#y"] {
+        for v in [
+            "plain",
+            "with space",
+            "it's",
+            "a\"b",
+            "",
+            "$HOME",
+            "x#y",
+            "it's$HOME-secret",
+            "back\\slash $x 'q'",
+        ] {
             let mut f = EnvFile::default();
             f.set("K", v);
             let back = EnvFile::parse(&f.render()).unwrap();

@@ -23,6 +23,8 @@ pub enum WriteOutcome {
     Unchanged,
     /// The user removed the marker: left as it is.
     KeptUsers,
+    /// The user edited it (marker still there) since appgear wrote it: left as it is.
+    KeptEdited,
 }
 
 pub struct GeneratedFile {
@@ -75,11 +77,62 @@ pub fn fill(template: &str, settings: &Settings) -> Result<String> {
     Ok(out)
 }
 
-/// Write `content` to `path` unless the user took the file over.
-pub fn write(path: &Path, content: &str) -> Result<WriteOutcome> {
-    let outcome = match std::fs::read_to_string(path) {
-        Ok(existing) if existing == content => return Ok(WriteOutcome::Unchanged),
+/// What appgear last wrote into each generated file (a digest per path), so that an edit the user
+/// made without removing the marker is noticed and kept instead of being overwritten.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    digests: std::collections::BTreeMap<String, String>,
+}
+
+impl Ledger {
+    const FILE: &'static str = ".appgear-generated";
+
+    pub fn load(home: &Path) -> Ledger {
+        let text = std::fs::read_to_string(home.join(Self::FILE)).unwrap_or_default();
+        let digests = text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(d, p)| (p.to_string(), d.to_string()))
+            .collect();
+        Ledger { digests }
+    }
+
+    pub fn save(&self, home: &Path) -> Result<()> {
+        let text: String = self
+            .digests
+            .iter()
+            .map(|(p, d)| format!("{d} {p}\n"))
+            .collect();
+        crate::files::write_atomic(&home.join(Self::FILE), text.as_bytes(), None)
+            .or_err(Kind::NotReady, || {
+                format!("cannot write {}", home.join(Self::FILE).display())
+            })
+    }
+}
+
+fn digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Write `content` to `home/rel` unless the user took the file over (removed the marker) or
+/// edited it since appgear last wrote it.
+pub fn write(home: &Path, rel: &str, content: &str, ledger: &mut Ledger) -> Result<WriteOutcome> {
+    let path = home.join(rel);
+    let outcome = match std::fs::read_to_string(&path) {
+        Ok(existing) if existing == content => WriteOutcome::Unchanged,
         Ok(existing) if !has_marker(&existing) => return Ok(WriteOutcome::KeptUsers),
+        Ok(existing)
+            if ledger
+                .digests
+                .get(rel)
+                .is_some_and(|d| *d != digest(&existing)) =>
+        {
+            return Ok(WriteOutcome::KeptEdited)
+        }
         Ok(_) => WriteOutcome::Updated,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => WriteOutcome::Created,
         Err(e) => {
@@ -89,17 +142,18 @@ pub fn write(path: &Path, content: &str) -> Result<WriteOutcome> {
             )))
         }
     };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).or_err(Kind::NotReady, || {
-            format!("cannot create {}", parent.display())
-        })?;
+    if outcome != WriteOutcome::Unchanged {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).or_err(Kind::NotReady, || {
+                format!("cannot create {}", parent.display())
+            })?;
+        }
+        crate::files::write_atomic(&path, content.as_bytes(), None)
+            .or_err(Kind::NotReady, || {
+                format!("cannot write {}", path.display())
+            })?;
     }
-    let tmp = path.with_extension("appgear-tmp");
-    std::fs::write(&tmp, content)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .or_err(Kind::NotReady, || {
-            format!("cannot write {}", path.display())
-        })?;
+    ledger.digests.insert(rel.to_string(), digest(content));
     Ok(outcome)
 }
 
@@ -112,17 +166,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn marker_protects_user_files() {
+    fn marker_and_ledger_protect_user_files() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.yml");
+        let home = dir.path();
+        let mut ledger = Ledger::default();
         let v1 = format!("{MARKER}\na: 1\n");
         let v2 = format!("{MARKER}\na: 2\n");
-        assert_eq!(write(&p, &v1).unwrap(), WriteOutcome::Created);
-        assert_eq!(write(&p, &v1).unwrap(), WriteOutcome::Unchanged);
-        assert_eq!(write(&p, &v2).unwrap(), WriteOutcome::Updated);
-        std::fs::write(&p, "a: mine\n").unwrap();
-        assert_eq!(write(&p, &v1).unwrap(), WriteOutcome::KeptUsers);
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a: mine\n");
+        assert_eq!(
+            write(home, "f.yml", &v1, &mut ledger).unwrap(),
+            WriteOutcome::Created
+        );
+        assert_eq!(
+            write(home, "f.yml", &v1, &mut ledger).unwrap(),
+            WriteOutcome::Unchanged
+        );
+        assert_eq!(
+            write(home, "f.yml", &v2, &mut ledger).unwrap(),
+            WriteOutcome::Updated
+        );
+        ledger.save(home).unwrap();
+        let mut ledger = Ledger::load(home);
+        // Edited with the marker kept: noticed, kept.
+        let edited = format!("{MARKER}\na: 2\nmine: true\n");
+        std::fs::write(home.join("f.yml"), &edited).unwrap();
+        assert_eq!(
+            write(home, "f.yml", &v1, &mut ledger).unwrap(),
+            WriteOutcome::KeptEdited
+        );
+        assert_eq!(std::fs::read_to_string(home.join("f.yml")).unwrap(), edited);
+        // Marker removed: the user's for good.
+        std::fs::write(home.join("f.yml"), "a: mine\n").unwrap();
+        assert_eq!(
+            write(home, "f.yml", &v1, &mut ledger).unwrap(),
+            WriteOutcome::KeptUsers
+        );
+        assert_eq!(
+            std::fs::read_to_string(home.join("f.yml")).unwrap(),
+            "a: mine\n"
+        );
+        // Deleted: appgear's version comes back.
+        std::fs::remove_file(home.join("f.yml")).unwrap();
+        assert_eq!(
+            write(home, "f.yml", &v1, &mut ledger).unwrap(),
+            WriteOutcome::Created
+        );
     }
 
     #[test]

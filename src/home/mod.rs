@@ -27,11 +27,17 @@ pub struct InitReport {
     pub added_keys: Vec<String>,
     pub files: Vec<(String, WriteOutcome)>,
     pub tls_issued: bool,
+    /// Set when config/cde belongs to someone code-server does not run as.
+    pub cde_owner_warning: Option<String>,
 }
 
 impl Home {
+    /// The root is made absolute: bind mounts and messages need full paths.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Home { root: root.into() }
+        let root = root.into();
+        Home {
+            root: std::path::absolute(&root).unwrap_or(root),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -71,24 +77,22 @@ impl Home {
             "data",
             "logs/traefik",
         ] {
-            let path = self.root.join(dir);
-            if !path.exists() {
-                std::fs::create_dir_all(&path).map_err(|e| not_writable(&self.root, e))?;
-                if dir == "config/cde" {
-                    give_to_cde_user(&path)?;
-                }
-            }
+            std::fs::create_dir_all(self.root.join(dir))
+                .map_err(|e| not_writable(&self.root, e))?;
         }
         let (env, created, added) = self.complete_env()?;
         report.created_env = created;
         report.added_keys = added;
         let settings = Settings::from_env_file(&env, &self.env_path())?;
+        report.cde_owner_warning = give_to_cde_user(&self.cde_dir(), &settings)?;
         report.tls_issued = crate::tls::ensure(&self.tls_dir(), &tls_names(&settings))?
             == crate::tls::Outcome::Issued;
+        let mut ledger = generated::Ledger::load(&self.root);
         for file in generated::files(&settings)? {
-            let outcome = generated::write(&self.root.join(file.path), &file.content)?;
+            let outcome = generated::write(&self.root, file.path, &file.content, &mut ledger)?;
             report.files.push((file.path.to_string(), outcome));
         }
+        ledger.save(&self.root)?;
         Ok(report)
     }
 
@@ -107,9 +111,11 @@ impl Home {
             if env.contains(key.name) {
                 continue;
             }
-            let value = match key.default {
-                Some(v) => v.to_string(),
-                None => generate_password()?,
+            let value = match (key.default, key.name) {
+                (Some(v), _) => v.to_string(),
+                (None, "CDE_UID") => cde_default_id(effective_uid()),
+                (None, "CDE_GID") => cde_default_id(effective_gid()),
+                (None, _) => generate_password()?,
             };
             if added.is_empty() && !created {
                 env.blank();
@@ -177,19 +183,46 @@ fn not_writable(root: &Path, e: std::io::Error) -> Error {
     ))
 }
 
-/// code-server runs as uid 1000 and must own the project folder. When appgear runs as root we hand
-/// the new folder to that user; otherwise the folder is already the user's own (see CDE_UID).
-fn give_to_cde_user(path: &Path) -> Result<()> {
+/// code-server must own the project folder. Run as a user, appgear makes code-server run as that
+/// user, who already owns the folder; run as root, it hands a root-owned folder (for example one
+/// made by `sudo mkdir`) to code-server's user. Returns a warning when the owner still differs.
+fn give_to_cde_user(path: &Path, settings: &Settings) -> Result<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let uid: u32 = settings.get("CDE_UID").parse().unwrap_or(CDE_DEFAULT_UID);
+    let gid: u32 = settings.get("CDE_GID").parse().unwrap_or(CDE_DEFAULT_UID);
     let meta = std::fs::metadata(path)
         .or_err(Kind::NotReady, || format!("cannot read {}", path.display()))?;
-    use std::os::unix::fs::MetadataExt;
-    if meta.uid() == 0 {
-        std::os::unix::fs::chown(path, Some(CDE_DEFAULT_UID), Some(CDE_DEFAULT_UID))
-            .or_err(Kind::NotReady, || {
-                format!("cannot hand {} to uid {CDE_DEFAULT_UID}", path.display())
-            })?;
+    if meta.uid() == uid {
+        return Ok(None);
     }
-    Ok(())
+    if meta.uid() == 0 && effective_uid() == 0 {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).or_err(Kind::NotReady, || {
+            format!("cannot hand {} to uid {uid}", path.display())
+        })?;
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{} belongs to uid {} but code-server runs as uid {uid} (CDE_UID) and cannot write it; run `sudo chown -R {uid}:{gid} {}` or `appgear config set CDE_UID {}`",
+        path.display(),
+        meta.uid(),
+        path.display(),
+        meta.uid()
+    )))
+}
+
+/// The invoking user's id, or code-server's own 1000 when that is root.
+fn cde_default_id(id: u32) -> String {
+    if id == 0 { CDE_DEFAULT_UID } else { id }.to_string()
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn effective_gid() -> u32 {
+    // SAFETY: getegid has no preconditions and cannot fail.
+    unsafe { libc::getegid() }
 }
 
 /// 24 random letters and digits: strong, and safe in `.env`, YAML and shells without quoting.

@@ -170,11 +170,37 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.appgear(&["down", "--purge", "--yes"]);
-        // Leftovers from a failed test: anything with our project label.
+        // Leftovers of a failed test (down may have failed too): anything with our project label.
         let label = format!("label=com.docker.compose.project={}", self.project);
-        let ids = run(Command::new("docker").args(["ps", "-aq", "--filter", &label]));
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = run(Command::new("docker").args(["rm", "-f", id]));
+        for (list, remove) in [
+            (vec!["ps", "-aq"], vec!["rm", "-f"]),
+            (vec!["network", "ls", "-q"], vec!["network", "rm"]),
+            (vec!["volume", "ls", "-q"], vec!["volume", "rm", "-f"]),
+        ] {
+            let ids = run(Command::new("docker")
+                .args(&list)
+                .args(["--filter", &label]));
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = run(Command::new("docker").args(&remove).arg(id));
+            }
         }
+    }
+}
+
+/// An extra tag of an image, removed when dropped (also when the test fails).
+pub struct Tag(pub String);
+
+impl Tag {
+    pub fn new(image: &str, suffix: &str) -> Tag {
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let name = format!("{repo}:{tag}-{suffix}-{}", std::process::id());
+        docker(&["tag", image, &name]);
+        Tag(name)
+    }
+}
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        let _ = run(Command::new("docker").args(["rmi", &self.0]));
     }
 }
