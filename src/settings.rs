@@ -180,16 +180,17 @@ pub fn valid_image(v: &str) -> std::result::Result<(), String> {
     if v.is_empty() || v.chars().any(char::is_whitespace) {
         return Err(format!("`{v}` is not an image reference ({example})"));
     }
-    let (name, pinned) =
-        match v.split_once("@sha256:") {
-            Some((name, digest)) => (name, !digest.is_empty()),
-            None => match split_image(v) {
-                (_, Some("latest")) => return Err(format!(
+    let (name, pinned) = match v.split_once("@sha256:") {
+        Some((name, digest)) => (name, !digest.is_empty()),
+        None => match split_image(v) {
+            (_, Some("latest")) => {
+                return Err(format!(
                     "`{v}` uses `latest`; pin an exact version so every start gets the same image"
-                )),
-                (name, tag) => (name, tag.is_some_and(|t| !t.is_empty())),
-            },
-        };
+                ))
+            }
+            (name, tag) => (name, tag.is_some_and(|t| !t.is_empty())),
+        },
+    };
     if name.is_empty() || name.chars().any(|c| c.is_ascii_uppercase()) {
         return Err(format!(
             "`{v}` is not an image reference: the repository must be lowercase ({example})"

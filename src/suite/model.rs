@@ -49,7 +49,7 @@ pub fn read_workspaces_file(path: &Path) -> Result<Vec<WorkspaceEntry>> {
             "workspaces file {} is not valid: {e}",
             path.display()
         ))
-        .hint("write it as:\nworkspaces:\n  - id: demo\n    tenant: acme")
+        .hint("write it as `workspaces: [{id: demo, tenant: acme}]` (or the same as a YAML list)")
     })?;
     Ok(file.workspaces)
 }
