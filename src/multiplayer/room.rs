@@ -67,6 +67,10 @@ struct Room {
     sessions: HashMap<u64, SessionState>,
     locks: mpsc::UnboundedSender<LockCmd>,
     lock_table: Vec<LockInfo>,
+    /// Which session announced each local client id.
+    presence_owner: HashMap<u64, u64>,
+    /// Client ids announced through other replicas.
+    remote_presence: HashSet<u64>,
     /// Lock paths last asked for, per editor client id.
     lock_wishes: HashMap<u64, BTreeSet<String>>,
     log_bytes: usize,
@@ -185,6 +189,8 @@ impl Room {
             locks: mpsc::unbounded_channel().0,
             lock_table: Vec::new(),
             lock_wishes: HashMap::new(),
+            presence_owner: HashMap::new(),
+            remote_presence: HashSet::new(),
             log_bytes: 0,
             unload_at: None,
         };
@@ -243,6 +249,7 @@ impl Room {
         for id in &ids {
             self.awareness.remove_state(yrs::block::ClientID::new(*id));
             self.lock_wishes.remove(id);
+            self.presence_owner.remove(id);
         }
         let _ = self.locks.send(LockCmd::Forget {
             client_ids: ids.clone(),
@@ -343,21 +350,59 @@ impl Room {
         }
     }
 
-    fn on_client_awareness(&mut self, id: u64, read_only: bool, raw: Bytes, update: AwarenessUpdate) {
+    /// Clients echo every presence change they hear back to the server (the stock client does),
+    /// so a connection may send entries of other clients. Each client id belongs to the
+    /// connection that announced it first; only the owner's entries move ownership or locks, and
+    /// an echo that brings nothing newer is not relayed again.
+    fn on_client_awareness(
+        &mut self,
+        id: u64,
+        read_only: bool,
+        raw: Bytes,
+        mut update: AwarenessUpdate,
+    ) {
+        let me = self.awareness.client_id();
+        update.clients.remove(&me);
         let mut wishes = Vec::new();
-        if let Some(s) = self.sessions.get_mut(&id) {
-            for (client, entry) in &update.clients {
-                let cid = client.get();
-                if entry.json.as_ref() == "null" {
-                    s.client_ids.remove(&cid);
-                    wishes.push((cid, BTreeSet::new()));
-                } else {
-                    s.client_ids.insert(cid);
-                    if !read_only {
-                        wishes.push((cid, requested_paths(&entry.json)));
-                    }
+        let mut newer = false;
+        for (client, entry) in &update.clients {
+            let cid = client.get();
+            let is_newer = self
+                .awareness
+                .meta(*client)
+                .is_none_or(|(clock, _)| entry.clock > clock);
+            newer |= is_newer;
+            let owner = self.presence_owner.get(&cid).copied();
+            let owned = match owner {
+                Some(s) => s == id || is_newer,
+                None => is_newer || !self.remote_presence.contains(&cid),
+            };
+            if !owned {
+                continue;
+            }
+            if let Some(prev) = owner.filter(|s| *s != id) {
+                if let Some(p) = self.sessions.get_mut(&prev) {
+                    p.client_ids.remove(&cid);
                 }
             }
+            self.remote_presence.remove(&cid);
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            if entry.json.as_ref() == "null" {
+                s.client_ids.remove(&cid);
+                self.presence_owner.remove(&cid);
+                wishes.push((cid, BTreeSet::new()));
+            } else {
+                s.client_ids.insert(cid);
+                self.presence_owner.insert(cid, id);
+                if !read_only {
+                    wishes.push((cid, requested_paths(&entry.json)));
+                }
+            }
+        }
+        if !newer {
+            return;
         }
         let _ = self.awareness.apply_update(update);
         self.broadcast(codec::awareness(&raw), Some(id));
@@ -403,6 +448,14 @@ impl Room {
             Signal::Awareness(raw) => {
                 let frame = codec::awareness(&raw);
                 if let Ok(Inbound::Awareness { update, .. }) = codec::decode_frame(&frame) {
+                    for (client, entry) in &update.clients {
+                        let cid = client.get();
+                        if entry.json.as_ref() == "null" {
+                            self.remote_presence.remove(&cid);
+                        } else if !self.presence_owner.contains_key(&cid) {
+                            self.remote_presence.insert(cid);
+                        }
+                    }
                     let _ = self.awareness.apply_update(update);
                     self.broadcast(frame, None);
                 }
@@ -486,6 +539,7 @@ impl Room {
             .collect();
         for id in stale {
             self.awareness.remove_state(id);
+            self.remote_presence.remove(&id.get());
         }
     }
 

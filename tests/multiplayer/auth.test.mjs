@@ -1,7 +1,7 @@
 // Tokens: checked before the handshake completes; refusals use 44xx so the client stops.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startGateway, mintToken, mintTokenJs, editor, synced, waitFor, uniqueWorkspace, sleep, metrics, metricValue, WebSocket } from './helpers.mjs'
+import { startGateway, mintToken, mintTokenJs, editor, synced, waitFor, uniqueWorkspace, sleep, metrics, metricValue, WebSocket, dispose } from './helpers.mjs'
 
 let gw, ws, token
 const open = []
@@ -14,7 +14,7 @@ before(async () => {
 })
 
 after(async () => {
-  for (const e of open) e.provider.destroy()
+  for (const e of open) dispose(e)
   await gw.stop()
 })
 

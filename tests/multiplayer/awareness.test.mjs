@@ -1,7 +1,7 @@
 // Presence (awareness) through the gateway.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, crash } from './helpers.mjs'
+import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, crash, dispose } from './helpers.mjs'
 
 let gw, token
 const open = []
@@ -14,7 +14,7 @@ before(async () => {
 })
 
 after(async () => {
-  for (const e of open) e.provider.destroy()
+  for (const e of open) dispose(e)
   await gw.stop()
 })
 

@@ -51,6 +51,8 @@ export async function redisUrl () {
   const port = await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   child.on('error', (e) => { throw new Error(`cannot start redis-server (apt-get install redis-server): ${e.message}`) })
+  // Do not let the private Redis keep this test process alive; kill it when the process ends.
+  child.unref()
   process.on('exit', () => child.kill('SIGKILL'))
   const url = `redis://127.0.0.1:${port}/`
   await waitFor(() => tcpPing(port), 'redis-server to answer')
@@ -146,6 +148,12 @@ export function synced (e, timeout = 10000) {
   return waitFor(() => e.provider.synced, 'the client to sync', timeout)
 }
 
+/** Close a client for good: the provider, then the document (which stops its awareness timer). */
+export function dispose (e) {
+  e.provider.destroy()
+  e.doc.destroy()
+}
+
 /** Drop the connection the way a crashed laptop does: no close frame, no goodbye, no reconnect. */
 export function crash (e) {
   e.provider.shouldConnect = false
@@ -153,6 +161,7 @@ export function crash (e) {
   e.provider.awareness.off('update', e.provider._awarenessUpdateHandler)
   e.provider.doc.off('update', e.provider._updateHandler)
   e.provider.destroy()
+  e.doc.destroy()
 }
 
 export async function metrics (gw) {

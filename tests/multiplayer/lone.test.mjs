@@ -2,7 +2,7 @@
 // A lone client must stay connected anyway. Runs alone in its file so it overlaps the others.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, sleep } from './helpers.mjs'
+import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, sleep, dispose } from './helpers.mjs'
 
 let gw, token
 const open = []
@@ -14,7 +14,7 @@ before(async () => {
 })
 
 after(async () => {
-  for (const e of open) e.provider.destroy()
+  for (const e of open) dispose(e)
   await gw.stop()
 })
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
-import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, Y, WebSocket } from './helpers.mjs'
+import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, Y, WebSocket, dispose } from './helpers.mjs'
 
 let gw, token, ws
 const open = []
@@ -17,7 +17,7 @@ before(async () => {
 })
 
 after(async () => {
-  for (const e of open) e.provider.destroy()
+  for (const e of open) dispose(e)
   await gw.stop()
 })
 
@@ -68,8 +68,8 @@ test('a late joiner gets a 5 MB document', async () => {
   const late = client('big')
   await waitFor(() => late.text.length === big.length, 'the late joiner to receive 5 MB', 60000)
   assert.equal(late.text.toString(), big)
-  a.provider.destroy()
-  late.provider.destroy()
+  dispose(a)
+  dispose(late)
 })
 
 test('rooms a, a/b/file.ts and a unicode name are isolated', async () => {
