@@ -52,3 +52,13 @@ pub const UNSUPPORTED: Close = Close {
     code: 1003,
     reason: "binary frames only",
 };
+/// A message above `--max-message-size`.
+pub const TOO_BIG: Close = Close {
+    code: 1009,
+    reason: "message too big",
+};
+/// The WebSocket framing itself was broken.
+pub const PROTOCOL_ERROR: Close = Close {
+    code: 1002,
+    reason: "protocol error",
+};

@@ -102,7 +102,13 @@ pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Clai
                     break;
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Err(e)) => {
+                    // tungstenite reports an oversized message as a capacity error.
+                    let why = if e.to_string().contains("Space limit") { close::TOO_BIG } else { close::PROTOCOL_ERROR };
+                    let _ = control_tx.send(why);
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
             },
             _ = &mut writer, if !writer_done => {
                 writer_done = true;

@@ -47,17 +47,21 @@ let ownRedis = null
 /** The Redis URL: APPGEAR_TEST_REDIS_URL, or a private redis-server for this test file. */
 export async function redisUrl () {
   if (process.env.APPGEAR_TEST_REDIS_URL) return process.env.APPGEAR_TEST_REDIS_URL
-  if (ownRedis) return ownRedis.url
+  if (!ownRedis) ownRedis = await startRedis()
+  return ownRedis.url
+}
+
+/** A private redis-server on a free port of 127.0.0.1 (for tests that stop Redis). */
+export async function startRedis () {
   const port = await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  child.on('error', (e) => { throw new Error(`cannot start redis-server (apt-get install redis-server): ${e.message}`) })
-  // Do not let the private Redis keep this test process alive; kill it when the process ends.
+  const failed = new Promise((resolve, reject) => child.on('error', (e) =>
+    reject(new Error(`cannot start redis-server (install it: apt-get install redis-server): ${e.message}`))))
+  // Do not let Redis keep this test process alive; kill it when the process ends.
   child.unref()
   process.on('exit', () => child.kill('SIGKILL'))
-  const url = `redis://127.0.0.1:${port}/`
-  await waitFor(() => tcpPing(port), 'redis-server to answer')
-  ownRedis = { child, url }
-  return url
+  await Promise.race([failed, waitFor(() => tcpPing(port), 'redis-server to answer')])
+  return { child, port, url: `redis://127.0.0.1:${port}/`, stop: () => child.kill('SIGKILL') }
 }
 
 function tcpPing (port) {
