@@ -1,6 +1,7 @@
 //! `appgear multiplayer serve|token` as a user meets them: bad settings, no Redis, tokens.
 
 #[path = "multiplayer/redis_server.rs"]
+#[allow(dead_code)] // each test file uses a different part of it
 mod redis_server;
 
 use appgear::multiplayer::token;
@@ -38,18 +39,33 @@ fn serve_without_workspace_is_bad_input() {
         &[("MULTIPLAYER_TOKEN_SECRET", SECRET)],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no workspace id given"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no workspace id given"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("hint:"), "{}", stderr(&o));
 }
 
 #[test]
 fn serve_with_a_short_secret_is_bad_input_and_does_not_print_it() {
     let o = appgear(
-        &["multiplayer", "serve", "--workspace", "w1", "--redis", "127.0.0.1:1"],
+        &[
+            "multiplayer",
+            "serve",
+            "--workspace",
+            "w1",
+            "--redis",
+            "127.0.0.1:1",
+        ],
         &[("MULTIPLAYER_TOKEN_SECRET", "tiny-s3cret")],
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("shorter than 16 bytes"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("shorter than 16 bytes"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("tiny-s3cret"));
 }
 
@@ -69,7 +85,11 @@ fn serve_with_a_missing_secret_file_is_bad_input() {
         &[],
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("/nonexistent/appgear-secret"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/appgear-secret"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -81,7 +101,16 @@ fn serve_with_bad_flags_is_bad_input() {
         ("--path-prefix", "no-slash", "is not a URL path"),
     ] {
         let o = appgear(
-            &["multiplayer", "serve", "--workspace", "w1", "--redis", "127.0.0.1:1", flag, value],
+            &[
+                "multiplayer",
+                "serve",
+                "--workspace",
+                "w1",
+                "--redis",
+                "127.0.0.1:1",
+                flag,
+                value,
+            ],
             &[("MULTIPLAYER_TOKEN_SECRET", SECRET)],
         );
         assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
@@ -101,7 +130,11 @@ fn serve_without_redis_exits_3_with_a_hint() {
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains(&format!("cannot reach Redis at redis://127.0.0.1:{port}/")), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("cannot reach Redis at redis://127.0.0.1:{port}/")),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("hint:"));
 }
 
@@ -109,9 +142,19 @@ fn serve_without_redis_exits_3_with_a_hint() {
 fn redis_password_is_not_printed() {
     let port = redis_server::free_port();
     let o = appgear(
-        &["multiplayer", "serve", "--listen", "127.0.0.1:0", "--workspace", "w1"],
         &[
-            ("REDIS_URL", &format!("redis://user:hunter2-pass@127.0.0.1:{port}/")),
+            "multiplayer",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workspace",
+            "w1",
+        ],
+        &[
+            (
+                "REDIS_URL",
+                &format!("redis://user:hunter2-pass@127.0.0.1:{port}/"),
+            ),
             ("MULTIPLAYER_TOKEN_SECRET", SECRET),
         ],
     );

@@ -2,6 +2,7 @@
 //! the real `appgear` binary, and asserts that it passes.
 
 #[path = "multiplayer/redis_server.rs"]
+#[allow(dead_code)] // each test file uses a different part of it
 mod redis_server;
 
 use redis_server::{which, RedisServer};
@@ -20,7 +21,9 @@ fn node_suite_passes_against_the_gateway() {
         "node is not installed: install Node.js 20 or later (apt-get install -y nodejs npm)"
     );
     assert!(
-        suite.join("node_modules/y-websocket/package.json").is_file(),
+        suite
+            .join("node_modules/y-websocket/package.json")
+            .is_file(),
         "the Node suite's packages are missing: run `npm ci --prefix tests/multiplayer`"
     );
     let redis = RedisServer::start();
@@ -31,7 +34,10 @@ fn node_suite_passes_against_the_gateway() {
         .filter(|n| n.ends_with(".test.mjs"))
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "expected the suite's test files, found {files:?}");
+    assert!(
+        files.len() >= 7,
+        "expected the suite's test files, found {files:?}"
+    );
     let log = tempfile::NamedTempFile::new().expect("temp file");
     let mut child = Command::new("node")
         .arg("--test")
@@ -62,7 +68,10 @@ fn node_suite_passes_against_the_gateway() {
     let output = std::fs::read_to_string(log.path()).unwrap_or_default();
     match status {
         Some(s) if s.success() => {
-            assert!(output.contains("pass"), "no results in the output:\n{output}");
+            assert!(
+                output.contains("pass"),
+                "no results in the output:\n{output}"
+            );
             assert!(!output.contains("✖"), "a case failed:\n{output}");
         }
         Some(s) => panic!("the Node suite failed ({s}):\n{output}"),

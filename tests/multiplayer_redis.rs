@@ -1,6 +1,7 @@
 //! Lock leases and document storage against a real Redis.
 
 #[path = "multiplayer/redis_server.rs"]
+#[allow(dead_code)] // each test file uses a different part of it
 mod redis_server;
 
 use appgear::multiplayer::locks::LockStore;
@@ -14,7 +15,10 @@ use yrs::{Doc, GetString, ReadTxn, Text, Transact};
 fn unique(tag: &str) -> String {
     let mut b = [0u8; 4];
     getrandom::fill(&mut b).unwrap();
-    format!("t-{tag}-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        "t-{tag}-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 #[tokio::test]
@@ -27,16 +31,31 @@ async fn lock_lease_lifecycle() {
     assert!(a.granted);
     let renewed = locks.acquire("room", "f.ts", "alice", ttl).await.unwrap();
     assert!(renewed.granted);
-    assert_eq!(renewed.fencing, a.fencing, "renewal keeps the fencing token");
+    assert_eq!(
+        renewed.fencing, a.fencing,
+        "renewal keeps the fencing token"
+    );
     let b = locks.acquire("room", "f.ts", "bob", ttl).await.unwrap();
     assert!(!b.granted);
     assert_eq!(b.owner, "alice");
     // Same path in another room is a different lock.
-    assert!(locks.acquire("room2", "f.ts", "bob", ttl).await.unwrap().granted);
-    assert!(!locks.release("room", "f.ts", "bob").await.unwrap(), "compare-and-delete");
+    assert!(
+        locks
+            .acquire("room2", "f.ts", "bob", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
+    assert!(
+        !locks.release("room", "f.ts", "bob").await.unwrap(),
+        "compare-and-delete"
+    );
     let listed = locks.list("room").await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].owner.as_str(), listed[0].fencing), ("alice", a.fencing));
+    assert_eq!(
+        (listed[0].owner.as_str(), listed[0].fencing),
+        ("alice", a.fencing)
+    );
     assert!(locks.release("room", "f.ts", "alice").await.unwrap());
     assert!(locks.list("room").await.unwrap().is_empty());
     let b = locks.acquire("room", "f.ts", "bob", ttl).await.unwrap();
@@ -55,7 +74,7 @@ async fn storage_compaction_keeps_concurrent_appends() {
     let store = RedisDocStore::new(link, Keys::new(&unique("store")));
     let writer = Doc::with_client_id(11);
     let text = writer.get_or_insert_text("t");
-    let mut append = async |s: &str| {
+    let append = async |s: &str| {
         let sv = writer.transact().state_vector();
         text.push(&mut writer.transact_mut(), s);
         let u = writer.transact().encode_state_as_update_v1(&sv);

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 #[derive(Subcommand, Debug)]
 pub enum MultiplayerCommand {
     /// Run the gateway (y-websocket protocol, locks, Redis backplane).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print an access token for editors of a workspace.
     Token(TokenArgs),
 }
@@ -89,7 +89,8 @@ fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn raw_settings(a: ServeArgs) -> RawSettings {
+fn raw_settings(a: Box<ServeArgs>) -> RawSettings {
+    let a = *a;
     RawSettings {
         listen: a.listen,
         workspace: a.workspace,

@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn query_awareness_and_unknown_types() {
         assert!(matches!(decode_frame(&[3]), Ok(Inbound::QueryAwareness)));
-        assert!(matches!(decode_frame(&[2, 0, 1, 65]), Ok(Inbound::Ignored(2))));
+        assert!(matches!(
+            decode_frame(&[2, 0, 1, 65]),
+            Ok(Inbound::Ignored(2))
+        ));
         assert!(matches!(decode_frame(&[9, 1, 2]), Ok(Inbound::Ignored(9))));
     }
 
@@ -247,7 +250,10 @@ mod tests {
         assert!(decode_frame(&[0]).is_err());
         assert!(decode_frame(&[0, 7, 0]).is_err());
         assert!(decode_frame(&[0, 2, 200]).is_err());
-        assert!(decode_frame(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(
+            decode_frame(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+                .is_err()
+        );
         // an awareness entry with a client id above 53 bits
         let mut p = Vec::new();
         p.write_var(1u64);

@@ -105,8 +105,10 @@ impl GatewayConfig {
         }
         let keepalive = parse_duration("--keepalive", &raw.keepalive)?;
         if keepalive.is_zero() || keepalive >= CLIENT_SILENCE_LIMIT / 2 {
-            return Err(Error::bad_input("--keepalive must be above 0 and below 15s")
-                .hint("the stock client drops a connection silent for 30 s; default 10s"));
+            return Err(
+                Error::bad_input("--keepalive must be above 0 and below 15s")
+                    .hint("the stock client drops a connection silent for 30 s; default 10s"),
+            );
         }
         Ok(GatewayConfig {
             listen,
@@ -131,7 +133,8 @@ impl GatewayConfig {
 }
 
 pub fn validate_workspace(ws: Option<&str>) -> Result<String> {
-    let hint = "set WORKSPACE_ID or --workspace to the workspace id (lowercase letters, digits, '-')";
+    let hint =
+        "set WORKSPACE_ID or --workspace to the workspace id (lowercase letters, digits, '-')";
     let ws = ws
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -163,12 +166,15 @@ fn redis_url(redis: Option<&str>, host_env: Option<&str>) -> Result<String> {
         format!("redis://{given}:6379/")
     };
     if url.starts_with("rediss://") {
-        return Err(Error::bad_input("TLS Redis (rediss://) is not supported by this build")
-            .hint("reach Redis over the mesh (mTLS by the sidecar) with redis://"));
+        return Err(
+            Error::bad_input("TLS Redis (rediss://) is not supported by this build")
+                .hint("reach Redis over the mesh (mTLS by the sidecar) with redis://"),
+        );
     }
     if !url.starts_with("redis://") {
         return Err(
-            Error::bad_input(format!("{:?} is not a Redis address", redacted_redis(&url))).hint(hint),
+            Error::bad_input(format!("{:?} is not a Redis address", redacted_redis(&url)))
+                .hint(hint),
         );
     }
     redis::Client::open(url.as_str()).map_err(|e| {
@@ -198,8 +204,10 @@ pub fn normalize_prefix(p: &str) -> Result<String> {
         return Ok(String::new());
     }
     if !trimmed.starts_with('/') || trimmed.contains("//") || trimmed.contains(['?', '#', ' ']) {
-        return Err(Error::bad_input(format!("--path-prefix {p:?} is not a URL path"))
-            .hint("give a path such as /multiplayer, or / to serve rooms at the root"));
+        return Err(
+            Error::bad_input(format!("--path-prefix {p:?} is not a URL path"))
+                .hint("give a path such as /multiplayer, or / to serve rooms at the root"),
+        );
     }
     Ok(trimmed.to_string())
 }
@@ -304,7 +312,10 @@ mod tests {
 
     #[test]
     fn redis_addresses() {
-        assert_eq!(redis_url(None, Some("core-redis")).unwrap(), "redis://core-redis:6379/");
+        assert_eq!(
+            redis_url(None, Some("core-redis")).unwrap(),
+            "redis://core-redis:6379/"
+        );
         assert_eq!(redis_url(None, Some("h:7000")).unwrap(), "redis://h:7000/");
         assert_eq!(
             redis_url(Some("redis://127.0.0.1:1/"), Some("ignored")).unwrap(),

@@ -51,8 +51,9 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
     match tokio::time::timeout(STARTUP_REDIS_TIMEOUT, link.ping()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            return Err(Error::not_ready(format!("cannot reach Redis at {redis_at}: {e}"))
-                .hint(redis_hint))
+            return Err(
+                Error::not_ready(format!("cannot reach Redis at {redis_at}: {e}")).hint(redis_hint),
+            )
         }
         Err(_) => {
             return Err(Error::not_ready(format!(
@@ -67,7 +68,8 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
     let backplane = RedisBackplane::connect(link.clone(), keys.clone(), metrics.clone())
         .await
         .map_err(|e| {
-            Error::not_ready(format!("cannot subscribe to Redis at {redis_at}: {e}")).hint(redis_hint)
+            Error::not_ready(format!("cannot subscribe to Redis at {redis_at}: {e}"))
+                .hint(redis_hint)
         })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -75,7 +77,9 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
             Error::not_ready(format!("cannot listen on {}: {e}", config.listen))
                 .hint("pick a free address with --listen (or MULTIPLAYER_LISTEN)")
         })?;
-    let local = listener.local_addr().map_err(|e| Error::internal(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::internal(e.to_string()))?;
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
     log::info(format!(

@@ -40,12 +40,16 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         let query = query_params(parts.uri.query());
         let room = room_from_path(&path, &gw.config.path_prefix);
         let Some(room) = room else {
-            return text(StatusCode::NOT_FOUND, "no room here: rooms live under the path prefix\n");
+            return text(
+                StatusCode::NOT_FOUND,
+                "no room here: rooms live under the path prefix\n",
+            );
         };
         if gw.stopping() {
             return busy("the gateway is stopping");
         }
-        if gw.metrics.active_sessions.load(Ordering::Relaxed) as usize >= gw.config.max_connections {
+        if gw.metrics.active_sessions.load(Ordering::Relaxed) as usize >= gw.config.max_connections
+        {
             inc(&gw.metrics.rejected_busy);
             return busy("the gateway is at its connection limit");
         }
@@ -83,21 +87,24 @@ fn upgrade_room(
         .filter_map(|h| h.to_str().ok().map(str::to_string))
         .collect();
     let from_protocol = offered.iter().find(|p| token::looks_like_token(p)).cloned();
-    let token = from_protocol.clone().or_else(|| query.get("token").cloned());
-    let verdict: Result<(String, Claims), Close> = room.map_err(|_| close::BAD_ROOM).and_then(|room| {
-        let t = token.ok_or(close::BAD_TOKEN)?;
-        let claims = token::verify(
-            &t,
-            gw.config.secret.bytes(),
-            &gw.config.workspace,
-            token::now_unix(),
-        )
-        .map_err(|e| match e {
-            TokenError::WrongWorkspace => close::FORBIDDEN,
-            _ => close::BAD_TOKEN,
-        })?;
-        Ok((room, claims))
-    });
+    let token = from_protocol
+        .clone()
+        .or_else(|| query.get("token").cloned());
+    let verdict: Result<(String, Claims), Close> =
+        room.map_err(|_| close::BAD_ROOM).and_then(|room| {
+            let t = token.ok_or(close::BAD_TOKEN)?;
+            let claims = token::verify(
+                &t,
+                gw.config.secret.bytes(),
+                &gw.config.workspace,
+                token::now_unix(),
+            )
+            .map_err(|e| match e {
+                TokenError::WrongWorkspace => close::FORBIDDEN,
+                _ => close::BAD_TOKEN,
+            })?;
+            Ok((room, claims))
+        });
     let max = gw.config.max_message_size;
     let mut ws = ws
         .max_message_size(max)
@@ -148,11 +155,21 @@ async fn locks_api(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     let Some(t) = bearer.or_else(|| q.get("token").cloned()) else {
-        return json_error(StatusCode::UNAUTHORIZED, "a token is required (Authorization: Bearer <token>)");
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "a token is required (Authorization: Bearer <token>)",
+        );
     };
-    let claims = match token::verify(&t, gw.config.secret.bytes(), &gw.config.workspace, token::now_unix()) {
+    let claims = match token::verify(
+        &t,
+        gw.config.secret.bytes(),
+        &gw.config.workspace,
+        token::now_unix(),
+    ) {
         Ok(c) => c,
-        Err(TokenError::WrongWorkspace) => return json_error(StatusCode::FORBIDDEN, "token is not for this workspace"),
+        Err(TokenError::WrongWorkspace) => {
+            return json_error(StatusCode::FORBIDDEN, "token is not for this workspace")
+        }
         Err(e) => return json_error(StatusCode::UNAUTHORIZED, &e.to_string()),
     };
     let Some(room) = q.get("room").filter(|r| !r.is_empty()) else {
@@ -160,7 +177,10 @@ async fn locks_api(
     };
     if *method == Method::GET {
         return match gw.locks.list(room).await {
-            Ok(locks) => json(StatusCode::OK, serde_json::json!({ "room": room, "locks": locks })),
+            Ok(locks) => json(
+                StatusCode::OK,
+                serde_json::json!({ "room": room, "locks": locks }),
+            ),
             Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("Redis: {e}")),
         };
     }
@@ -168,10 +188,16 @@ async fn locks_api(
         return json_error(StatusCode::METHOD_NOT_ALLOWED, "use GET, POST or DELETE");
     }
     if claims.ro {
-        return json_error(StatusCode::FORBIDDEN, "a read-only token cannot take or release locks");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "a read-only token cannot take or release locks",
+        );
     }
     let Some(path) = q.get("path").filter(|p| valid_path(p)) else {
-        return json_error(StatusCode::BAD_REQUEST, "give a lock path: &path=<file path> (no control characters, up to 1 KiB)");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "give a lock path: &path=<file path> (no control characters, up to 1 KiB)",
+        );
     };
     let owner = q
         .get("owner")
@@ -179,21 +205,41 @@ async fn locks_api(
         .or(claims.sub.clone())
         .unwrap_or_else(|| "http".to_string());
     if !valid_owner(&owner) {
-        return json_error(StatusCode::BAD_REQUEST, "owner must be 1-256 printable characters");
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "owner must be 1-256 printable characters",
+        );
     }
     let result = if *method == Method::POST {
         let ttl = match q.get("ttl").map(|t| humantime::parse_duration(t)) {
             None => gw.config.lock_ttl,
             Some(Ok(d)) if d >= Duration::from_millis(500) && d <= MAX_LOCK_TTL => d,
-            Some(_) => return json_error(StatusCode::BAD_REQUEST, "ttl must be a duration between 500ms and 10m"),
+            Some(_) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "ttl must be a duration between 500ms and 10m",
+                )
+            }
         };
         gw.locks.acquire(room, path, &owner, ttl).await.map(|g| {
-            let status = if g.granted { StatusCode::OK } else { StatusCode::CONFLICT };
-            (status, serde_json::to_value(&g).unwrap_or_default(), g.granted)
+            let status = if g.granted {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
+            (
+                status,
+                serde_json::to_value(&g).unwrap_or_default(),
+                g.granted,
+            )
         })
     } else {
         gw.locks.release(room, path, &owner).await.map(|released| {
-            let status = if released { StatusCode::OK } else { StatusCode::CONFLICT };
+            let status = if released {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
             (
                 status,
                 serde_json::json!({ "released": released, "path": path, "owner": owner }),
@@ -204,7 +250,11 @@ async fn locks_api(
     match result {
         Ok((status, body, changed)) => {
             if changed {
-                let msg = Envelope { origin: gw.id, signal: Signal::LocksChanged }.encode();
+                let msg = Envelope {
+                    origin: gw.id,
+                    signal: Signal::LocksChanged,
+                }
+                .encode();
                 let _ = gw.backplane.publish(room, msg).await;
             }
             json(status, body)
@@ -230,7 +280,12 @@ fn query_params(q: Option<&str>) -> HashMap<String, String> {
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.into(),
+    )
+        .into_response()
 }
 
 fn busy(why: &str) -> Response {
@@ -243,7 +298,12 @@ fn busy(why: &str) -> Response {
 }
 
 fn json(status: StatusCode, v: serde_json::Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 fn json_error(status: StatusCode, msg: &str) -> Response {

@@ -71,10 +71,7 @@ pub fn requested_paths(state_json: &str) -> BTreeSet<String> {
 }
 
 /// What to take and what to give back when an owner's wishes change from `prev` to `next`.
-pub fn diff(
-    prev: &BTreeSet<String>,
-    next: &BTreeSet<String>,
-) -> (Vec<String>, Vec<String>) {
+pub fn diff(prev: &BTreeSet<String>, next: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
     let acquire = next.difference(prev).cloned().collect();
     let release = prev.difference(next).cloned().collect();
     (acquire, release)

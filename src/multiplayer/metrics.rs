@@ -74,7 +74,10 @@ impl Metrics {
                     format!("{l},reason=\"bad_token\""),
                     c(&self.rejected_bad_token).into(),
                 ),
-                (format!("{l},reason=\"busy\""), c(&self.rejected_busy).into()),
+                (
+                    format!("{l},reason=\"busy\""),
+                    c(&self.rejected_busy).into(),
+                ),
             ],
         );
         metric(

@@ -73,7 +73,10 @@ impl RedisBackplane {
                 }
             };
             log::info("backplane: reconnected");
-            let inboxes: Vec<Inbox> = lock(&self.routes).values().map(|(_, i)| i.clone()).collect();
+            let inboxes: Vec<Inbox> = lock(&self.routes)
+                .values()
+                .map(|(_, i)| i.clone())
+                .collect();
             for inbox in inboxes {
                 let _ = inbox.send(BackplaneEvent::Resync);
             }

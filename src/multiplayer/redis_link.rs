@@ -46,7 +46,10 @@ impl RedisLink {
 
     /// Forget the connection after an error that means it is gone, so the next call reconnects.
     pub async fn on_error(&self, e: &RedisError) {
-        if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_unrecoverable_error()
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || e.is_unrecoverable_error()
         {
             *self.conn.lock().await = None;
         }

@@ -81,7 +81,8 @@ impl Registry {
 
     /// Ask every room to flush and stop; waits for each.
     pub async fn shutdown_all(&self) {
-        let rooms: Vec<mpsc::Sender<RoomCmd>> = self.map().values().map(|(_, t)| t.clone()).collect();
+        let rooms: Vec<mpsc::Sender<RoomCmd>> =
+            self.map().values().map(|(_, t)| t.clone()).collect();
         let mut waits = Vec::new();
         for tx in rooms {
             let (done, rx) = oneshot::channel();

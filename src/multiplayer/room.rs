@@ -270,7 +270,11 @@ impl Room {
         };
         match msg {
             Inbound::SyncStep1(sv) => {
-                let diff = self.awareness.doc().transact().encode_state_as_update_v1(&sv);
+                let diff = self
+                    .awareness
+                    .doc()
+                    .transact()
+                    .encode_state_as_update_v1(&sv);
                 self.send(id, codec::sync_step2(&diff));
             }
             Inbound::SyncStep2(u) | Inbound::Update(u) => {
@@ -280,7 +284,9 @@ impl Room {
                 }
                 return self.on_client_update(id, u).await;
             }
-            Inbound::Awareness { raw, update } => self.on_client_awareness(id, read_only, raw, update),
+            Inbound::Awareness { raw, update } => {
+                self.on_client_awareness(id, read_only, raw, update)
+            }
             Inbound::QueryAwareness => {
                 if let Ok(update) = self.awareness.update() {
                     self.send(id, codec::awareness_update(&update));
@@ -308,7 +314,10 @@ impl Room {
         }
         if let Err(e) = self.gw.store.append(&self.name, &u.raw).await {
             inc(&self.gw.metrics.redis_errors);
-            log::warn(format!("room {:?}: cannot persist an update: {e}", self.name));
+            log::warn(format!(
+                "room {:?}: cannot persist an update: {e}",
+                self.name
+            ));
             // The client keeps its edit and sends it again after reconnecting.
             self.close_session(id, close::STORAGE_UNAVAILABLE);
             return true;
@@ -482,9 +491,10 @@ impl Room {
 
     fn on_lock_table(&mut self, table: Vec<LockInfo>) {
         let same = table.len() == self.lock_table.len()
-            && table.iter().zip(&self.lock_table).all(|(a, b)| {
-                a.path == b.path && a.owner == b.owner && a.fencing == b.fencing
-            });
+            && table
+                .iter()
+                .zip(&self.lock_table)
+                .all(|(a, b)| a.path == b.path && a.owner == b.owner && a.fencing == b.fencing);
         self.lock_table = table;
         if !same {
             self.announce_gateway_state();
@@ -581,7 +591,9 @@ impl Room {
         // CRDT, and a lost message is repaired by the clients' own sync on reconnect.
         tokio::spawn(async move {
             if let Err(e) = gw.backplane.publish(&name, msg).await {
-                log::warn(format!("room {name:?}: cannot publish to other replicas: {e}"));
+                log::warn(format!(
+                    "room {name:?}: cannot publish to other replicas: {e}"
+                ));
             }
         });
     }

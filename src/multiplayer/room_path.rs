@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn plain_paths() {
-        assert_eq!(local_path("/multiplayer/healthz", "/multiplayer"), "/healthz");
+        assert_eq!(
+            local_path("/multiplayer/healthz", "/multiplayer"),
+            "/healthz"
+        );
         assert_eq!(local_path("/healthz", "/multiplayer"), "/healthz");
         assert_eq!(local_path("/healthz", ""), "/healthz");
     }

@@ -21,7 +21,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Close right after the handshake (a refused token): nothing of the room is sent.
 pub async fn refuse(mut socket: WebSocket, why: Close) {
     let _ = socket.send(close_message(why)).await;
-    let _ = tokio::time::timeout(CLOSE_WAIT, async { while socket.recv().await.is_some() {} }).await;
+    let _ =
+        tokio::time::timeout(CLOSE_WAIT, async { while socket.recv().await.is_some() {} }).await;
 }
 
 fn close_message(why: Close) -> Message {
@@ -122,5 +123,6 @@ pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Clai
         let _ = control_tx.send(close::RESYNC);
         let _ = tokio::time::timeout(CLOSE_WAIT, &mut writer).await;
     }
-    let _ = tokio::time::timeout(CLOSE_WAIT, async { while stream.next().await.is_some() {} }).await;
+    let _ =
+        tokio::time::timeout(CLOSE_WAIT, async { while stream.next().await.is_some() {} }).await;
 }

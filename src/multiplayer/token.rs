@@ -108,7 +108,10 @@ pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         ipad[i] ^= k[i];
         opad[i] ^= k[i];
     }
-    let inner = Sha256::new().chain_update(ipad).chain_update(msg).finalize();
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(msg)
+        .finalize();
     Sha256::new()
         .chain_update(opad)
         .chain_update(inner)
@@ -217,13 +220,19 @@ mod tests {
     fn mint_then_verify() {
         let t = mint(&claims("w1", 2000), SECRET);
         assert_eq!(verify(&t, SECRET, "w1", 1000).unwrap(), claims("w1", 2000));
-        assert_eq!(verify(&t, SECRET, "w2", 1000), Err(TokenError::WrongWorkspace));
+        assert_eq!(
+            verify(&t, SECRET, "w2", 1000),
+            Err(TokenError::WrongWorkspace)
+        );
         assert_eq!(verify(&t, SECRET, "w1", 2000), Err(TokenError::Expired));
         assert_eq!(
             verify(&t, b"another secret 1234", "w1", 1000),
             Err(TokenError::BadSignature)
         );
-        assert_eq!(verify("nope", SECRET, "w1", 1000), Err(TokenError::Malformed));
+        assert_eq!(
+            verify("nope", SECRET, "w1", 1000),
+            Err(TokenError::Malformed)
+        );
     }
 
     #[test]
@@ -232,7 +241,10 @@ mod tests {
         let forged_claims = b64url_encode(br#"{"ws":"w1","ro":false,"exp":9999999999}"#);
         let sig = t.rsplit_once('.').unwrap().1;
         let forged = format!("{PREFIX}{forged_claims}.{sig}");
-        assert_eq!(verify(&forged, SECRET, "w1", 1000), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(&forged, SECRET, "w1", 1000),
+            Err(TokenError::BadSignature)
+        );
     }
 
     proptest! {

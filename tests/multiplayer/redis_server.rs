@@ -38,7 +38,10 @@ impl RedisServer {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !ping(port) {
-            assert!(Instant::now() < deadline, "redis-server on port {port} did not answer in 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {port} did not answer in 10 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -67,7 +70,9 @@ fn ping(port: u16) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
     let mut buf = [0u8; 16];
-    s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+    s.write_all(b"PING\r\n").is_ok()
+        && s.read(&mut buf)
+            .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
 }
 
 pub fn which(tool: &str) -> Option<std::path::PathBuf> {
