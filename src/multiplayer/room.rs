@@ -376,10 +376,18 @@ impl Room {
         let mut newer = false;
         for (client, entry) in &update.clients {
             let cid = client.get();
-            let is_newer = self
-                .awareness
-                .meta(*client)
-                .is_none_or(|(clock, _)| entry.clock > clock);
+            // As in y-protocols: a higher clock wins, and so does a removal at the same clock
+            // (the stock client says goodbye that way when it disconnects).
+            let is_null = entry.json.as_ref() == "null";
+            let is_newer = self.awareness.meta(*client).is_none_or(|(clock, _)| {
+                entry.clock > clock
+                    || (entry.clock == clock
+                        && is_null
+                        && self
+                            .awareness
+                            .state::<serde::de::IgnoredAny>(*client)
+                            .is_some())
+            });
             newer |= is_newer;
             let owner = self.presence_owner.get(&cid).copied();
             let owned = match owner {
@@ -398,7 +406,7 @@ impl Room {
             let Some(s) = self.sessions.get_mut(&id) else {
                 continue;
             };
-            if entry.json.as_ref() == "null" {
+            if is_null {
                 s.client_ids.remove(&cid);
                 self.presence_owner.remove(&cid);
                 wishes.push((cid, BTreeSet::new()));

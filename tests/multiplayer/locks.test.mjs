@@ -120,3 +120,16 @@ test('a read-only editor cannot take locks', async () => {
   await sleep(1500)
   assert.deepEqual(locksSeenBy(watcher), [])
 })
+
+test('editor clients: a clean disconnect releases the lock at once', async () => {
+  const room = 'clean-leave'
+  const a = client(room)
+  const watcher = client(room)
+  await Promise.all([synced(a), synced(watcher)])
+  a.awareness.setLocalStateField('lockRequests', ['doc.md'])
+  await waitFor(() => holder(watcher, 'doc.md') === `yjs:${a.doc.clientID}`, 'a to hold the lock')
+  const leftAt = Date.now()
+  a.provider.disconnect()
+  await waitFor(() => holder(watcher, 'doc.md') === undefined, 'the lock to be released', 1500)
+  assert.ok(Date.now() - leftAt < 1500, 'released before the lease (2 s) could run out')
+})
