@@ -1,0 +1,153 @@
+//! The running gateway: shared state, start-up checks, the HTTP server and orderly shutdown.
+
+use crate::error::{Error, Result};
+use crate::multiplayer::backplane::{Backplane, GatewayId};
+use crate::multiplayer::config::GatewayConfig;
+use crate::multiplayer::http;
+use crate::multiplayer::locks::LockStore;
+use crate::multiplayer::log;
+use crate::multiplayer::metrics::Metrics;
+use crate::multiplayer::persistence::{DocStore, RedisDocStore};
+use crate::multiplayer::redis_backplane::RedisBackplane;
+use crate::multiplayer::redis_link::{Keys, RedisLink};
+use crate::multiplayer::registry::Registry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long Redis may take to answer at start before we give up with exit code 3.
+const STARTUP_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// On SIGTERM: how long sessions get to close and rooms to flush.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Gateway {
+    pub config: GatewayConfig,
+    pub id: GatewayId,
+    pub metrics: Arc<Metrics>,
+    pub link: Arc<RedisLink>,
+    pub store: Arc<dyn DocStore>,
+    pub backplane: Arc<dyn Backplane>,
+    pub locks: LockStore,
+    pub rooms: Registry,
+    /// Flips to true on SIGTERM/SIGINT.
+    pub shutdown: watch::Sender<bool>,
+    pub next_session: AtomicU64,
+}
+
+impl Gateway {
+    pub fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+pub async fn serve(config: GatewayConfig) -> Result<i32> {
+    let redis_at = config.redis_display();
+    let redis_hint = "start Redis or point --redis (REDIS_URL, or REDIS_HOST=host[:port]) at it; \
+                      the gateway keeps documents and talks to its replicas through it";
+    let link = Arc::new(RedisLink::new(&config.redis_url).map_err(|e| {
+        Error::bad_input(format!("Redis address {redis_at} is not usable: {e}")).hint(redis_hint)
+    })?);
+    match tokio::time::timeout(STARTUP_REDIS_TIMEOUT, link.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(
+                Error::not_ready(format!("cannot reach Redis at {redis_at}: {e}")).hint(redis_hint),
+            )
+        }
+        Err(_) => {
+            return Err(Error::not_ready(format!(
+                "Redis at {redis_at} did not answer within {}s",
+                STARTUP_REDIS_TIMEOUT.as_secs()
+            ))
+            .hint(redis_hint))
+        }
+    }
+    let keys = Keys::new(&config.workspace);
+    let metrics = Arc::new(Metrics::default());
+    let backplane = RedisBackplane::connect(link.clone(), keys.clone(), metrics.clone())
+        .await
+        .map_err(|e| {
+            Error::not_ready(format!("cannot subscribe to Redis at {redis_at}: {e}"))
+                .hint(redis_hint)
+        })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            Error::not_ready(format!("cannot listen on {}: {e}", config.listen))
+                .hint("pick a free address with --listen (or MULTIPLAYER_LISTEN)")
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::internal(e.to_string()))?;
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
+    log::info(format!(
+        "multiplayer gateway for workspace {} listening on {local}, rooms at {}/<room>, Redis at {redis_at}",
+        config.workspace,
+        config.path_prefix
+    ));
+    if let Some(b) = &config.redpanda_broker {
+        log::info(format!(
+            "REDPANDA_BROKER={b} noted; this build carries the backplane over Redis pub/sub"
+        ));
+    }
+    let (shutdown, _) = watch::channel(false);
+    let gw = Arc::new(Gateway {
+        store: Arc::new(RedisDocStore::new(link.clone(), keys.clone())),
+        locks: LockStore::new(link.clone(), keys),
+        backplane,
+        link,
+        metrics,
+        id,
+        config,
+        rooms: Registry::default(),
+        shutdown,
+        next_session: AtomicU64::new(1),
+    });
+    let app = http::router(gw.clone());
+    let stop = gw.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            log::info("stopping: closing sessions with 1012 so that clients reconnect elsewhere");
+            stop.shutdown.send_replace(true);
+        })
+        .await
+        .map_err(|e| Error::internal(format!("the HTTP server failed: {e}")))?;
+    // Sessions were told to close; give them a moment, then flush every room.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while gw.metrics.active_sessions.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gw.rooms.shutdown_all().await;
+    })
+    .await;
+    if drained.is_err() {
+        log::warn("stopping: not every room flushed in time; unflushed logs stay in Redis and load next time");
+    }
+    log::info("stopped");
+    Ok(0)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,165 @@
+//! The Redis pub/sub transport of the backplane: one channel per room, one subscriber connection
+//! per gateway that reconnects and asks rooms to resync when it had to.
+
+use crate::multiplayer::backplane::{Backplane, BackplaneEvent, Inbox};
+use crate::multiplayer::log;
+use crate::multiplayer::metrics::{inc, Metrics};
+use crate::multiplayer::redis_link::{Keys, RedisLink};
+use axum::body::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use redis::aio::PubSubSink;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct RedisBackplane {
+    link: Arc<RedisLink>,
+    keys: Keys,
+    metrics: Arc<Metrics>,
+    /// channel → (room generation, inbox)
+    routes: Arc<Mutex<HashMap<String, (u64, Inbox)>>>,
+    sink: Arc<tokio::sync::Mutex<Option<PubSubSink>>>,
+}
+
+impl RedisBackplane {
+    /// Connect the subscriber; fails if Redis cannot be reached now.
+    pub async fn connect(
+        link: Arc<RedisLink>,
+        keys: Keys,
+        metrics: Arc<Metrics>,
+    ) -> redis::RedisResult<Arc<Self>> {
+        let pubsub = link.client().get_async_pubsub().await?;
+        let bp = Arc::new(RedisBackplane {
+            link,
+            keys,
+            metrics,
+            routes: Arc::default(),
+            sink: Arc::default(),
+        });
+        let (sink, stream) = pubsub.split();
+        *bp.sink.lock().await = Some(sink);
+        tokio::spawn(Self::pump(bp.clone(), stream));
+        Ok(bp)
+    }
+
+    /// Forward messages to rooms; on loss of the connection, reconnect, resubscribe and tell every
+    /// room to resync, since messages published meanwhile are gone.
+    async fn pump(self: Arc<Self>, mut stream: redis::aio::PubSubStream) {
+        loop {
+            while let Some(msg) = stream.next().await {
+                inc(&self.metrics.backplane_received);
+                let inbox = lock(&self.routes)
+                    .get(msg.get_channel_name())
+                    .map(|(_, inbox)| inbox.clone());
+                if let Some(inbox) = inbox {
+                    let _ = inbox.send(BackplaneEvent::Message(Bytes::copy_from_slice(
+                        msg.get_payload_bytes(),
+                    )));
+                }
+            }
+            *self.sink.lock().await = None;
+            log::warn("backplane: lost the Redis subscriber connection; reconnecting");
+            let mut delay = Duration::from_millis(200);
+            stream = loop {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                match self.resubscribe().await {
+                    Ok(s) => break s,
+                    Err(e) => {
+                        inc(&self.metrics.redis_errors);
+                        log::warn(format!("backplane: reconnect failed: {e}"));
+                    }
+                }
+            };
+            log::info("backplane: reconnected");
+            let inboxes: Vec<Inbox> = lock(&self.routes)
+                .values()
+                .map(|(_, i)| i.clone())
+                .collect();
+            for inbox in inboxes {
+                let _ = inbox.send(BackplaneEvent::Resync);
+            }
+        }
+    }
+
+    async fn resubscribe(&self) -> redis::RedisResult<redis::aio::PubSubStream> {
+        let pubsub = self.link.client().get_async_pubsub().await?;
+        let (mut sink, stream) = pubsub.split();
+        let channels: Vec<String> = lock(&self.routes).keys().cloned().collect();
+        for c in channels {
+            sink.subscribe(c).await?;
+        }
+        *self.sink.lock().await = Some(sink);
+        Ok(stream)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the map does not make the map itself invalid.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Backplane for RedisBackplane {
+    fn subscribe<'a>(
+        &'a self,
+        room: &'a str,
+        generation: u64,
+        inbox: Inbox,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let channel = self.keys.channel(room);
+            lock(&self.routes).insert(channel.clone(), (generation, inbox));
+            let sink = self.sink.lock().await.clone();
+            let Some(mut sink) = sink else {
+                return Err("the Redis subscriber is reconnecting".to_string());
+            };
+            sink.subscribe(channel).await.map_err(|e| {
+                inc(&self.metrics.redis_errors);
+                e.to_string()
+            })
+        })
+    }
+
+    fn unsubscribe<'a>(&'a self, room: &'a str, generation: u64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let channel = self.keys.channel(room);
+            let removed = {
+                let mut routes = lock(&self.routes);
+                match routes.get(&channel) {
+                    Some((g, _)) if *g == generation => routes.remove(&channel).is_some(),
+                    _ => false,
+                }
+            };
+            if removed {
+                let sink = self.sink.lock().await.clone();
+                if let Some(mut sink) = sink {
+                    let _ = sink.unsubscribe(channel).await;
+                }
+            }
+        })
+    }
+
+    fn publish<'a>(&'a self, room: &'a str, message: Bytes) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let channel = self.keys.channel(room);
+            let mut conn = self.link.conn().await.map_err(|e| e.to_string())?;
+            let r: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(&message[..])
+                .query_async(&mut conn)
+                .await;
+            match r {
+                Ok(_) => {
+                    inc(&self.metrics.backplane_published);
+                    Ok(())
+                }
+                Err(e) => {
+                    inc(&self.metrics.redis_errors);
+                    self.link.on_error(&e).await;
+                    Err(e.to_string())
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,670 @@
+//! One task per loaded document: it owns the `yrs` Doc and Awareness, fans frames out to the
+//! room's sessions (each frame encoded once), persists and publishes changes, and unloads the
+//! document a grace period after the last session left.
+
+use crate::multiplayer::backplane::{BackplaneEvent, Envelope, Signal};
+use crate::multiplayer::close::{self, Close};
+use crate::multiplayer::codec::{self, DocUpdate, Inbound};
+use crate::multiplayer::gateway::Gateway;
+use crate::multiplayer::locks::{requested_paths, LockInfo};
+use crate::multiplayer::log;
+use crate::multiplayer::metrics::{inc, GaugeGuard};
+use crate::multiplayer::persistence::apply_stored;
+use crate::multiplayer::room_locks::{LockCmd, LockKeeper};
+use axum::body::Bytes;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use yrs::sync::{Awareness, AwarenessUpdate};
+use yrs::{Doc, ReadTxn, Transact};
+
+/// Compact once the log since the last compaction outgrows the snapshot (and this floor), so
+/// that Redis traffic per change stays proportional to the change.
+const COMPACT_FLOOR_BYTES: usize = 256 * 1024;
+/// Remote presence not refreshed for this long belongs to a client that is gone.
+const AWARENESS_STALE_MS: u64 = 35_000;
+
+/// How a room reaches one session's connection.
+#[derive(Clone, Debug)]
+pub struct SessionLink {
+    pub id: u64,
+    pub frames: mpsc::Sender<Bytes>,
+    pub control: mpsc::UnboundedSender<Close>,
+    pub read_only: bool,
+}
+
+#[derive(Debug)]
+pub enum RoomCmd {
+    Join {
+        session: SessionLink,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+    Leave {
+        session: u64,
+    },
+    Message {
+        session: u64,
+        msg: Inbound,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+struct SessionState {
+    link: SessionLink,
+    /// Awareness client ids this connection announced (removed when it closes).
+    client_ids: HashSet<u64>,
+}
+
+struct Room {
+    name: String,
+    gw: Arc<Gateway>,
+    awareness: Awareness,
+    sessions: HashMap<u64, SessionState>,
+    locks: mpsc::UnboundedSender<LockCmd>,
+    lock_table: Vec<LockInfo>,
+    /// Which session announced each local client id.
+    presence_owner: HashMap<u64, u64>,
+    /// Client ids announced through other replicas.
+    remote_presence: HashSet<u64>,
+    /// Lock paths last asked for, per editor client id.
+    lock_wishes: HashMap<u64, BTreeSet<String>>,
+    log_bytes: usize,
+    snapshot_bytes: usize,
+    unload_at: Option<Instant>,
+}
+
+/// Why the room task stopped serving.
+enum Exit {
+    Idle,
+    Shutdown(oneshot::Sender<()>),
+    Broken,
+}
+
+pub async fn run(
+    gw: Arc<Gateway>,
+    name: String,
+    generation: u64,
+    mut cmds: mpsc::Receiver<RoomCmd>,
+) {
+    let _loaded = GaugeGuard::new(&gw.metrics.loaded_documents);
+    let (bp_tx, mut bp_rx) = mpsc::unbounded_channel();
+    let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx).await {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn(format!("room {name:?}: cannot load: {e}"));
+            gw.rooms.remove_if(&name, generation);
+            cmds.close();
+            while let Some(cmd) = cmds.recv().await {
+                if let RoomCmd::Join { ack, .. } = cmd {
+                    let _ = ack.send(Err(e.clone()));
+                }
+            }
+            gw.backplane.unsubscribe(&name, generation).await;
+            return;
+        }
+    };
+    let (table_tx, mut table_rx) = mpsc::channel(4);
+    let (lock_tx, lock_rx) = mpsc::unbounded_channel();
+    room.locks = lock_tx;
+    tokio::spawn(
+        LockKeeper {
+            room: name.clone(),
+            store: gw.locks.clone(),
+            ttl: gw.config.lock_ttl,
+            backplane: gw.backplane.clone(),
+            origin: gw.id,
+        }
+        .run(lock_rx, table_tx),
+    );
+    let mut keepalive = tokio::time::interval(gw.config.keepalive);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let exit = loop {
+        let unload_at = room.unload_at;
+        tokio::select! {
+            cmd = cmds.recv() => match cmd {
+                Some(RoomCmd::Shutdown { done }) => break Exit::Shutdown(done),
+                Some(cmd) => if !room.handle(cmd).await { break Exit::Broken },
+                None => break Exit::Idle,
+            },
+            Some(ev) = bp_rx.recv() => room.on_backplane(ev).await,
+            Some(table) = table_rx.recv() => room.on_lock_table(table),
+            _ = keepalive.tick() => room.on_keepalive(),
+            _ = sleep_until(unload_at), if unload_at.is_some() => {
+                if room.sessions.is_empty() { break Exit::Idle }
+                room.unload_at = None;
+            }
+        }
+    };
+    // Stop taking commands; sessions that were joining retry and get a fresh room.
+    gw.rooms.remove_if(&name, generation);
+    cmds.close();
+    while let Some(cmd) = cmds.recv().await {
+        if let RoomCmd::Shutdown { done } = cmd {
+            let _ = done.send(());
+        }
+    }
+    if let Exit::Broken = exit {
+        for s in room.sessions.values() {
+            let _ = s.link.control.send(close::RESYNC);
+        }
+    }
+    room.flush().await;
+    gw.backplane.unsubscribe(&name, generation).await;
+    if let Exit::Shutdown(done) = exit {
+        let _ = done.send(());
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Room {
+    async fn load(
+        gw: Arc<Gateway>,
+        name: String,
+        generation: u64,
+        inbox: crate::multiplayer::backplane::Inbox,
+    ) -> Result<Room, String> {
+        // Subscribe first: an update published while we read storage is then delivered later
+        // rather than lost (applying it twice is harmless).
+        gw.backplane.subscribe(&name, generation, inbox).await?;
+        let stored = gw.store.load(&name).await?;
+        let doc = Doc::with_client_id(random_client_id());
+        apply_stored(&doc, &stored)?;
+        let mut room = Room {
+            snapshot_bytes: stored.total_bytes(),
+            name,
+            gw,
+            awareness: Awareness::new(doc),
+            sessions: HashMap::new(),
+            locks: mpsc::unbounded_channel().0,
+            lock_table: Vec::new(),
+            lock_wishes: HashMap::new(),
+            presence_owner: HashMap::new(),
+            remote_presence: HashSet::new(),
+            log_bytes: 0,
+            unload_at: None,
+        };
+        room.set_gateway_state();
+        Ok(room)
+    }
+
+    /// Returns false when the document can no longer be trusted and the room must stop.
+    async fn handle(&mut self, cmd: RoomCmd) -> bool {
+        match cmd {
+            RoomCmd::Join { session, ack } => self.join(session, ack),
+            RoomCmd::Leave { session } => self.leave(session),
+            RoomCmd::Message { session, msg } => return self.on_message(session, msg).await,
+            RoomCmd::Shutdown { .. } => {}
+        }
+        true
+    }
+
+    fn join(&mut self, link: SessionLink, ack: oneshot::Sender<Result<(), String>>) {
+        let id = link.id;
+        if ack.send(Ok(())).is_err() {
+            return;
+        }
+        self.sessions.insert(
+            id,
+            SessionState {
+                link,
+                client_ids: HashSet::new(),
+            },
+        );
+        self.unload_at = None;
+        // The reference server's order: our state vector first, then everyone's presence.
+        let sv = self.awareness.doc().transact().state_vector();
+        self.send(id, codec::sync_step1(&sv));
+        if let Ok(update) = self.awareness.update() {
+            self.send(id, codec::awareness_update(&update));
+        }
+    }
+
+    fn leave(&mut self, id: u64) {
+        let Some(state) = self.sessions.remove(&id) else {
+            return;
+        };
+        self.forget_clients(state.client_ids);
+        if self.sessions.is_empty() {
+            self.unload_at = Some(Instant::now() + self.gw.config.unload_grace);
+        }
+    }
+
+    /// Remove presence of clients whose connection is gone, here and on other replicas.
+    fn forget_clients(&mut self, ids: HashSet<u64>) {
+        if ids.is_empty() {
+            return;
+        }
+        let ids: Vec<u64> = ids.into_iter().collect();
+        for id in &ids {
+            self.awareness.remove_state(yrs::block::ClientID::new(*id));
+            self.lock_wishes.remove(id);
+            self.presence_owner.remove(id);
+        }
+        let _ = self.locks.send(LockCmd::Forget {
+            client_ids: ids.clone(),
+        });
+        let clients = ids.iter().map(|id| yrs::block::ClientID::new(*id));
+        if let Ok(update) = self.awareness.update_with_clients(clients) {
+            use yrs::updates::encoder::Encode;
+            let payload = Bytes::from(update.encode_v1());
+            self.broadcast(codec::awareness(&payload), None);
+            self.publish(Signal::Awareness(payload));
+        }
+    }
+
+    async fn on_message(&mut self, id: u64, msg: Inbound) -> bool {
+        inc(&self.gw.metrics.messages_received);
+        let Some(read_only) = self.sessions.get(&id).map(|s| s.link.read_only) else {
+            return true;
+        };
+        match msg {
+            Inbound::SyncStep1(sv) => {
+                let diff = self
+                    .awareness
+                    .doc()
+                    .transact()
+                    .encode_state_as_update_v1(&sv);
+                self.send(id, codec::sync_step2(&diff));
+            }
+            Inbound::SyncStep2(u) | Inbound::Update(u) => {
+                if read_only {
+                    inc(&self.gw.metrics.dropped_readonly_writes);
+                    return true;
+                }
+                return self.on_client_update(id, u).await;
+            }
+            Inbound::Awareness { raw, update } => {
+                self.on_client_awareness(id, read_only, raw, update)
+            }
+            Inbound::QueryAwareness => {
+                if let Ok(update) = self.awareness.update() {
+                    self.send(id, codec::awareness_update(&update));
+                }
+            }
+            Inbound::Ignored(_) => {}
+        }
+        true
+    }
+
+    /// Apply, persist, then relay: an edit is relayed only once Redis has it.
+    async fn on_client_update(&mut self, id: u64, u: DocUpdate) -> bool {
+        if u.decoded.is_empty() {
+            return true;
+        }
+        match self.apply(u.decoded) {
+            Applied::Changed => {}
+            Applied::Nothing => return true,
+            Applied::Rejected => {
+                inc(&self.gw.metrics.malformed_frames);
+                self.close_session(id, close::BAD_DATA);
+                return true;
+            }
+            Applied::Broken => return false,
+        }
+        if let Err(e) = self.gw.store.append(&self.name, &u.raw).await {
+            inc(&self.gw.metrics.redis_errors);
+            log::warn(format!(
+                "room {:?}: cannot persist an update: {e}",
+                self.name
+            ));
+            // The client keeps its edit and sends it again after reconnecting.
+            self.close_session(id, close::STORAGE_UNAVAILABLE);
+            return true;
+        }
+        self.log_bytes += u.raw.len();
+        self.broadcast(codec::sync_update(&u.raw), Some(id));
+        self.publish(Signal::Update(u.raw));
+        self.maybe_compact();
+        true
+    }
+
+    fn apply(&mut self, update: yrs::Update) -> Applied {
+        let doc = self.awareness.doc();
+        let sv_before = doc.transact().state_vector();
+        let extends = update.extends(&sv_before);
+        let fired = Arc::new(AtomicBool::new(false));
+        let flag = fired.clone();
+        // Only an update that changed the document is persisted and relayed; a reconnecting
+        // client's SyncStep2 often repeats what we have.
+        let key = "appgear-room-apply";
+        let observing = doc
+            .observe_update_v1(key, move |_, _| flag.store(true, Ordering::Relaxed))
+            .is_ok();
+        let result = catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
+        if observing {
+            let _ = doc.unobserve_update_v1(key);
+        }
+        match result {
+            Err(_) => {
+                log::warn(format!(
+                    "room {:?}: applying an update failed inside the CRDT; reloading the room",
+                    self.name
+                ));
+                Applied::Broken
+            }
+            Ok(Err(_)) => Applied::Rejected,
+            Ok(Ok(())) if fired.load(Ordering::Relaxed) || extends => Applied::Changed,
+            Ok(Ok(())) => Applied::Nothing,
+        }
+    }
+
+    /// Clients echo every presence change they hear back to the server (the stock client does),
+    /// so a connection may send entries of other clients. Each client id belongs to the
+    /// connection that announced it first; only the owner's entries move ownership or locks, and
+    /// an echo that brings nothing newer is not relayed again.
+    fn on_client_awareness(
+        &mut self,
+        id: u64,
+        read_only: bool,
+        raw: Bytes,
+        mut update: AwarenessUpdate,
+    ) {
+        let me = self.awareness.client_id();
+        update.clients.remove(&me);
+        let mut wishes = Vec::new();
+        let mut newer = false;
+        for (client, entry) in &update.clients {
+            let cid = client.get();
+            // As in y-protocols: a higher clock wins, and so does a removal at the same clock
+            // (the stock client says goodbye that way when it disconnects).
+            let is_null = entry.json.as_ref() == "null";
+            let is_newer = self.awareness.meta(*client).is_none_or(|(clock, _)| {
+                entry.clock > clock
+                    || (entry.clock == clock
+                        && is_null
+                        && self
+                            .awareness
+                            .state::<serde::de::IgnoredAny>(*client)
+                            .is_some())
+            });
+            newer |= is_newer;
+            let owner = self.presence_owner.get(&cid).copied();
+            let owned = match owner {
+                Some(s) => s == id || is_newer,
+                None => is_newer || !self.remote_presence.contains(&cid),
+            };
+            if !owned {
+                continue;
+            }
+            if let Some(prev) = owner.filter(|s| *s != id) {
+                if let Some(p) = self.sessions.get_mut(&prev) {
+                    p.client_ids.remove(&cid);
+                }
+            }
+            self.remote_presence.remove(&cid);
+            let Some(s) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            if is_null {
+                s.client_ids.remove(&cid);
+                self.presence_owner.remove(&cid);
+                wishes.push((cid, BTreeSet::new()));
+            } else {
+                s.client_ids.insert(cid);
+                self.presence_owner.insert(cid, id);
+                if !read_only {
+                    wishes.push((cid, requested_paths(&entry.json)));
+                }
+            }
+        }
+        if !newer {
+            return;
+        }
+        let _ = self.awareness.apply_update(update);
+        self.broadcast(codec::awareness(&raw), Some(id));
+        self.publish(Signal::Awareness(raw));
+        for (cid, paths) in wishes {
+            let prev = self.lock_wishes.get(&cid).cloned().unwrap_or_default();
+            if prev != paths {
+                if paths.is_empty() {
+                    self.lock_wishes.remove(&cid);
+                } else {
+                    self.lock_wishes.insert(cid, paths.clone());
+                }
+                let _ = self.locks.send(LockCmd::Desire {
+                    client_id: cid,
+                    paths,
+                });
+            }
+        }
+    }
+
+    async fn on_backplane(&mut self, ev: BackplaneEvent) {
+        let bytes = match ev {
+            BackplaneEvent::Message(b) => b,
+            BackplaneEvent::Resync => return self.resync().await,
+        };
+        let Some(env) = Envelope::decode(&bytes) else {
+            return;
+        };
+        match env.signal {
+            Signal::LocksChanged => {
+                let _ = self.locks.send(LockCmd::Refresh);
+            }
+            _ if env.origin == self.gw.id => {}
+            Signal::Update(raw) => {
+                let frame = codec::sync_update(&raw);
+                if let Ok(Inbound::Update(u)) = codec::decode_frame(&frame) {
+                    // Another replica persisted it already; apply and relay to our sessions.
+                    if let Applied::Changed = self.apply(u.decoded) {
+                        self.broadcast(frame, None);
+                    }
+                }
+            }
+            Signal::Awareness(raw) => {
+                let frame = codec::awareness(&raw);
+                if let Ok(Inbound::Awareness { update, .. }) = codec::decode_frame(&frame) {
+                    for (client, entry) in &update.clients {
+                        let cid = client.get();
+                        if entry.json.as_ref() == "null" {
+                            self.remote_presence.remove(&cid);
+                        } else if !self.presence_owner.contains_key(&cid) {
+                            self.remote_presence.insert(cid);
+                        }
+                    }
+                    let _ = self.awareness.apply_update(update);
+                    self.broadcast(frame, None);
+                }
+            }
+        }
+    }
+
+    /// The backplane lost messages: read storage again and pass on what we had missed.
+    async fn resync(&mut self) {
+        let stored = match self.gw.store.load(&self.name).await {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn(format!("room {:?}: resync failed: {e}", self.name));
+                return;
+            }
+        };
+        let doc = self.awareness.doc();
+        let sv = doc.transact().state_vector();
+        if apply_stored(doc, &stored).is_ok() {
+            let missed = doc.transact().encode_state_as_update_v1(&sv);
+            self.broadcast(codec::sync_update(&missed), None);
+        }
+    }
+
+    fn on_lock_table(&mut self, table: Vec<LockInfo>) {
+        let same = table.len() == self.lock_table.len()
+            && table
+                .iter()
+                .zip(&self.lock_table)
+                .all(|(a, b)| a.path == b.path && a.owner == b.owner && a.fencing == b.fencing);
+        self.lock_table = table;
+        if !same {
+            self.announce_gateway_state();
+        }
+    }
+
+    /// Keep a lone client's connection alive (it drops one silent for 30 s) and keep our own
+    /// presence entry from timing out on clients.
+    fn on_keepalive(&mut self) {
+        self.announce_gateway_state();
+        self.prune_stale_presence();
+    }
+
+    fn set_gateway_state(&mut self) {
+        let state = serde_json::json!({
+            "appgear": {
+                "role": "gateway",
+                "room": self.name,
+                "locks": self.lock_table,
+            }
+        });
+        self.awareness.set_local_state_raw(state.to_string());
+    }
+
+    fn announce_gateway_state(&mut self) {
+        self.set_gateway_state();
+        let me = self.awareness.client_id();
+        if let Ok(update) = self.awareness.update_with_clients([me]) {
+            self.broadcast(codec::awareness_update(&update), None);
+        }
+    }
+
+    /// Presence relayed from other replicas whose client vanished with its replica.
+    fn prune_stale_presence(&mut self) {
+        let now = now_ms();
+        let local: HashSet<u64> = self
+            .sessions
+            .values()
+            .flat_map(|s| s.client_ids.iter().copied())
+            .collect();
+        let me = self.awareness.client_id();
+        let stale: Vec<_> = self
+            .awareness
+            .iter()
+            .filter(|(id, st)| {
+                *id != me
+                    && st.data.is_some()
+                    && !local.contains(&id.get())
+                    && now.saturating_sub(st.last_updated) > AWARENESS_STALE_MS
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in stale {
+            self.awareness.remove_state(id);
+            self.remote_presence.remove(&id.get());
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.log_bytes < self.snapshot_bytes.max(COMPACT_FLOOR_BYTES) {
+            return;
+        }
+        self.snapshot_bytes += self.log_bytes;
+        self.log_bytes = 0;
+        let gw = self.gw.clone();
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = gw.store.compact(&name).await {
+                log::warn(format!("room {name:?}: compaction failed: {e}"));
+            }
+        });
+    }
+
+    /// On unload or shutdown: fold the log so the next load is one read.
+    async fn flush(&mut self) {
+        if self.log_bytes == 0 {
+            return;
+        }
+        if let Err(e) = self.gw.store.compact(&self.name).await {
+            // Nothing is lost: the log stays and the next load reads it.
+            log::warn(format!("room {:?}: compaction failed: {e}", self.name));
+        }
+    }
+
+    fn publish(&self, signal: Signal) {
+        let msg = Envelope {
+            origin: self.gw.id,
+            signal,
+        }
+        .encode();
+        let gw = self.gw.clone();
+        let name = self.name.clone();
+        // Publishing never holds up the room; ordering between replicas does not matter to a
+        // CRDT, and a lost message is repaired by the clients' own sync on reconnect.
+        tokio::spawn(async move {
+            if let Err(e) = gw.backplane.publish(&name, msg).await {
+                log::warn(format!(
+                    "room {name:?}: cannot publish to other replicas: {e}"
+                ));
+            }
+        });
+    }
+
+    fn send(&mut self, id: u64, frame: Bytes) {
+        let Some(s) = self.sessions.get(&id) else {
+            return;
+        };
+        match s.link.frames.try_send(frame) {
+            Ok(()) => inc(&self.gw.metrics.messages_sent),
+            Err(mpsc::error::TrySendError::Full(_)) => self.overflow(id),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn broadcast(&mut self, frame: Bytes, except: Option<u64>) {
+        let mut overflowed = Vec::new();
+        for (id, s) in &self.sessions {
+            if Some(*id) == except {
+                continue;
+            }
+            match s.link.frames.try_send(frame.clone()) {
+                Ok(()) => inc(&self.gw.metrics.messages_sent),
+                Err(mpsc::error::TrySendError::Full(_)) => overflowed.push(*id),
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        for id in overflowed {
+            self.overflow(id);
+        }
+    }
+
+    /// A consumer that cannot keep up is closed with a transient code, so it reconnects and
+    /// resyncs, rather than silently missing a frame.
+    fn overflow(&mut self, id: u64) {
+        inc(&self.gw.metrics.queue_overflows);
+        self.close_session(id, close::TOO_SLOW);
+    }
+
+    fn close_session(&mut self, id: u64, why: Close) {
+        if let Some(s) = self.sessions.get(&id) {
+            let _ = s.link.control.send(why);
+        }
+        self.leave(id);
+    }
+}
+
+enum Applied {
+    Changed,
+    Nothing,
+    Rejected,
+    Broken,
+}
+
+fn random_client_id() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b) & (codec::MAX_CLIENT_ID - 1)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

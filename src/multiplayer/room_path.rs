@@ -1,0 +1,89 @@
+//! The room is the URL path after the gateway's prefix, percent-decoded: `/multiplayer/a/b.ts`
+//! is room `a/b.ts`. Query parameters never take part in routing.
+
+pub const MAX_ROOM_LEN: usize = 1024;
+
+/// `None`: the path is not under the prefix. `Some(Err)`: under it, but not a usable room name.
+pub fn room_from_path(path: &str, prefix: &str) -> Option<Result<String, ()>> {
+    let rest = path.strip_prefix(prefix)?;
+    let raw = rest.strip_prefix('/')?;
+    Some(decode(raw))
+}
+
+/// Strip the prefix from a plain HTTP path (`/multiplayer/healthz` → `/healthz`), or keep it.
+pub fn local_path<'a>(path: &'a str, prefix: &str) -> &'a str {
+    match path.strip_prefix(prefix) {
+        Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+fn decode(raw: &str) -> Result<String, ()> {
+    let bytes = percent_decode(raw.as_bytes()).ok_or(())?;
+    let room = String::from_utf8(bytes).map_err(|_| ())?;
+    if room.is_empty() || room.len() > MAX_ROOM_LEN || room.chars().any(char::is_control) {
+        return Err(());
+    }
+    Ok(room)
+}
+
+pub fn percent_decode(b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let s = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rooms_from_paths() {
+        let p = "/multiplayer";
+        assert_eq!(room_from_path("/multiplayer/a", p), Some(Ok("a".into())));
+        assert_eq!(
+            room_from_path("/multiplayer/a/b/file.ts", p),
+            Some(Ok("a/b/file.ts".into()))
+        );
+        assert_eq!(
+            room_from_path("/multiplayer/%C3%A7%C3%A3o%20%F0%9F%8E%89", p),
+            Some(Ok("ção 🎉".into()))
+        );
+        assert_eq!(room_from_path("/multiplayer/", p), Some(Err(())));
+        assert_eq!(room_from_path("/multiplayer/%FF", p), Some(Err(())));
+        assert_eq!(room_from_path("/multiplayer/%2", p), Some(Err(())));
+        assert_eq!(room_from_path("/other/a", p), None);
+        assert_eq!(room_from_path("/multiplayerx/a", p), None);
+        assert_eq!(room_from_path("/a", ""), Some(Ok("a".into())));
+    }
+
+    #[test]
+    fn plain_paths() {
+        assert_eq!(
+            local_path("/multiplayer/healthz", "/multiplayer"),
+            "/healthz"
+        );
+        assert_eq!(local_path("/healthz", "/multiplayer"), "/healthz");
+        assert_eq!(local_path("/healthz", ""), "/healthz");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,64}") {
+            let _ = room_from_path(&s, "/multiplayer");
+            let _ = room_from_path(&format!("/multiplayer/{s}"), "/multiplayer");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! One editor connection: a reader that decodes frames and hands them to the room, and a writer
+//! that drains the connection's bounded queue and carries out close requests.
+
+use crate::multiplayer::close::{self, Close};
+use crate::multiplayer::codec;
+use crate::multiplayer::gateway::Gateway;
+use crate::multiplayer::metrics::{inc, GaugeGuard};
+use crate::multiplayer::room::{RoomCmd, SessionLink};
+use crate::multiplayer::token::Claims;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long to wait for the peer to answer our close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Close right after the handshake (a refused token): nothing of the room is sent.
+pub async fn refuse(mut socket: WebSocket, why: Close) {
+    let _ = socket.send(close_message(why)).await;
+    let _ =
+        tokio::time::timeout(CLOSE_WAIT, async { while socket.recv().await.is_some() {} }).await;
+}
+
+fn close_message(why: Close) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: why.code,
+        reason: why.reason.into(),
+    }))
+}
+
+pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Claims) {
+    let _active = GaugeGuard::new(&gw.metrics.active_sessions);
+    inc(&gw.metrics.connections_total);
+    let id = gw.next_session.fetch_add(1, Ordering::Relaxed);
+    let (frames_tx, mut frames) = mpsc::channel::<Bytes>(gw.config.send_queue);
+    let (control_tx, mut control) = mpsc::unbounded_channel::<Close>();
+    let link = SessionLink {
+        id,
+        frames: frames_tx,
+        control: control_tx.clone(),
+        read_only: claims.ro,
+    };
+    let room_tx = match gw.rooms.join(&gw, &room, link).await {
+        Ok(tx) => tx,
+        Err(_) => return refuse(socket, close::STORAGE_UNAVAILABLE).await,
+    };
+    let (mut sink, mut stream) = socket.split();
+    let mut shutdown = gw.shutdown.subscribe();
+
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                why = control.recv() => {
+                    let why = why.unwrap_or(close::RESYNC);
+                    let _ = sink.send(close_message(why)).await;
+                    return;
+                }
+                _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
+                    let _ = sink.send(close_message(close::RESTART)).await;
+                    return;
+                }
+                frame = frames.recv() => match frame {
+                    Some(frame) => {
+                        if sink.send(Message::Binary(frame)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // The room dropped us without a reason (it stopped): make the client resync.
+                    None => {
+                        let _ = sink.send(close_message(close::RESYNC)).await;
+                        return;
+                    }
+                },
+            }
+        }
+    });
+
+    let mut writer = writer;
+    let mut writer_done = false;
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(b))) => match codec::decode_frame(&b) {
+                    Ok(msg) => {
+                        if room_tx.send(RoomCmd::Message { session: id, msg }).await.is_err() {
+                            let _ = control_tx.send(close::RESYNC);
+                            break;
+                        }
+                    }
+                    Err(_) => {
+                        inc(&gw.metrics.malformed_frames);
+                        let _ = control_tx.send(close::BAD_DATA);
+                        break;
+                    }
+                },
+                Some(Ok(Message::Text(_))) => {
+                    let _ = control_tx.send(close::UNSUPPORTED);
+                    break;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(e)) => {
+                    // tungstenite reports an oversized message as a capacity error.
+                    let why = if e.to_string().contains("Space limit") { close::TOO_BIG } else { close::PROTOCOL_ERROR };
+                    let _ = control_tx.send(why);
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+            },
+            _ = &mut writer, if !writer_done => {
+                writer_done = true;
+                break;
+            }
+        }
+    }
+    let _ = room_tx.send(RoomCmd::Leave { session: id }).await;
+    // Let the writer send its close frame, then give the peer a moment to answer it.
+    if !writer_done {
+        let _ = control_tx.send(close::RESYNC);
+        let _ = tokio::time::timeout(CLOSE_WAIT, &mut writer).await;
+    }
+    let _ =
+        tokio::time::timeout(CLOSE_WAIT, async { while stream.next().await.is_some() {} }).await;
+}
