@@ -298,6 +298,19 @@ fn docker_not_running_is_one_clear_line_and_exit_3() {
         "{err}"
     );
     assert!(err.contains("hint: start Docker"), "{err}");
+
+    // A stopped engine can also leave its socket behind: connections are then refused.
+    let socket = stack.dir.path().join("stale-docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let host = format!("unix://{}", socket.display());
+    let out = run(stack.cmd(&["status"]).env("DOCKER_HOST", &host));
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!("error: Docker is not reachable at {host}")),
+        "{err}"
+    );
+    assert!(stack.id(CDE).is_none(), "nothing was started");
 }
 
 #[test]
