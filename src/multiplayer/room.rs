@@ -82,7 +82,10 @@ struct Room {
 enum Exit {
     Idle,
     Shutdown(oneshot::Sender<()>),
-    Broken,
+    /// The document in memory can no longer be trusted (it holds an edit storage refused, or
+    /// the CRDT failed): every session is closed with this transient code, reconnects to a
+    /// room reloaded from storage, and resends what storage lacks.
+    Broken(Close),
 }
 
 pub async fn run(
@@ -128,7 +131,7 @@ pub async fn run(
         tokio::select! {
             cmd = cmds.recv() => match cmd {
                 Some(RoomCmd::Shutdown { done }) => break Exit::Shutdown(done),
-                Some(cmd) => if !room.handle(cmd).await { break Exit::Broken },
+                Some(cmd) => if let Err(why) = room.handle(cmd).await { break Exit::Broken(why) },
                 None => break Exit::Idle,
             },
             Some(ev) = bp_rx.recv() => room.on_backplane(ev).await,
@@ -148,9 +151,9 @@ pub async fn run(
             let _ = done.send(());
         }
     }
-    if let Exit::Broken = exit {
+    if let Exit::Broken(why) = exit {
         for s in room.sessions.values() {
-            let _ = s.link.control.send(close::RESYNC);
+            let _ = s.link.control.send(why);
         }
     }
     room.flush().await;
@@ -198,15 +201,15 @@ impl Room {
         Ok(room)
     }
 
-    /// Returns false when the document can no longer be trusted and the room must stop.
-    async fn handle(&mut self, cmd: RoomCmd) -> bool {
+    /// An error when the document can no longer be trusted and the room must reload.
+    async fn handle(&mut self, cmd: RoomCmd) -> Result<(), Close> {
         match cmd {
             RoomCmd::Join { session, ack } => self.join(session, ack),
             RoomCmd::Leave { session } => self.leave(session),
             RoomCmd::Message { session, msg } => return self.on_message(session, msg).await,
             RoomCmd::Shutdown { .. } => {}
         }
-        true
+        Ok(())
     }
 
     fn join(&mut self, link: SessionLink, ack: oneshot::Sender<Result<(), String>>) {
@@ -263,10 +266,10 @@ impl Room {
         }
     }
 
-    async fn on_message(&mut self, id: u64, msg: Inbound) -> bool {
+    async fn on_message(&mut self, id: u64, msg: Inbound) -> Result<(), Close> {
         inc(&self.gw.metrics.messages_received);
         let Some(read_only) = self.sessions.get(&id).map(|s| s.link.read_only) else {
-            return true;
+            return Ok(());
         };
         match msg {
             Inbound::SyncStep1(sv) => {
@@ -280,7 +283,7 @@ impl Room {
             Inbound::SyncStep2(u) | Inbound::Update(u) => {
                 if read_only {
                     inc(&self.gw.metrics.dropped_readonly_writes);
-                    return true;
+                    return Ok(());
                 }
                 return self.on_client_update(id, u).await;
             }
@@ -294,39 +297,40 @@ impl Room {
             }
             Inbound::Ignored(_) => {}
         }
-        true
+        Ok(())
     }
 
     /// Apply, persist, then relay: an edit is relayed only once Redis has it.
-    async fn on_client_update(&mut self, id: u64, u: DocUpdate) -> bool {
+    async fn on_client_update(&mut self, id: u64, u: DocUpdate) -> Result<(), Close> {
         if u.decoded.is_empty() {
-            return true;
+            return Ok(());
         }
         match self.apply(u.decoded) {
             Applied::Changed => {}
-            Applied::Nothing => return true,
+            Applied::Nothing => return Ok(()),
             Applied::Rejected => {
                 inc(&self.gw.metrics.malformed_frames);
                 self.close_session(id, close::BAD_DATA);
-                return true;
+                return Ok(());
             }
-            Applied::Broken => return false,
+            Applied::Broken => return Err(close::RESYNC),
         }
         if let Err(e) = self.gw.store.append(&self.name, &u.raw).await {
             inc(&self.gw.metrics.redis_errors);
             log::warn(format!(
-                "room {:?}: cannot persist an update: {e}",
+                "room {:?}: cannot persist an update: {e}; reloading the room",
                 self.name
             ));
-            // The client keeps its edit and sends it again after reconnecting.
-            self.close_session(id, close::STORAGE_UNAVAILABLE);
-            return true;
+            // The edit is in memory but not in storage, and our state vector now claims it: a
+            // client told "we have it" would never send it again. Drop the document instead;
+            // every client reconnects to a room loaded from storage and resends what it lacks.
+            return Err(close::STORAGE_UNAVAILABLE);
         }
         self.log_bytes += u.raw.len();
         self.broadcast(codec::sync_update(&u.raw), Some(id));
         self.publish(Signal::Update(u.raw));
         self.maybe_compact();
-        true
+        Ok(())
     }
 
     fn apply(&mut self, update: yrs::Update) -> Applied {
