@@ -26,6 +26,9 @@ use yrs::{Doc, ReadTxn, Transact};
 const COMPACT_FLOOR_BYTES: usize = 256 * 1024;
 /// Remote presence not refreshed for this long belongs to a client that is gone.
 const AWARENESS_STALE_MS: u64 = 35_000;
+/// Messages waiting for the room's publisher. Document updates wait for room here (the room
+/// slows down rather than dropping one); presence that finds it full is dropped and counted.
+const PUBLISH_QUEUE: usize = 1024;
 
 /// How a room reaches one session's connection.
 #[derive(Clone, Debug)]
@@ -73,6 +76,8 @@ struct Room {
     remote_presence: HashSet<u64>,
     /// Lock paths last asked for, per editor client id.
     lock_wishes: HashMap<u64, BTreeSet<String>>,
+    /// To the room's one publisher task, so that other replicas get messages in our order.
+    outbox: mpsc::Sender<Bytes>,
     log_bytes: usize,
     snapshot_bytes: usize,
     unload_at: Option<Instant>,
@@ -96,7 +101,9 @@ pub async fn run(
 ) {
     let _loaded = GaugeGuard::new(&gw.metrics.loaded_documents);
     let (bp_tx, mut bp_rx) = mpsc::unbounded_channel();
-    let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx).await {
+    let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
+    tokio::spawn(publisher(gw.clone(), name.clone(), outbox_rx));
+    let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx, outbox).await {
         Ok(r) => r,
         Err(e) => {
             log::warn(format!("room {name:?}: cannot load: {e}"));
@@ -163,6 +170,18 @@ pub async fn run(
     }
 }
 
+/// Publish a room's messages one at a time, in the order the room produced them: an update that
+/// depends on an earlier one must not overtake it (a replica would hold it back as pending).
+async fn publisher(gw: Arc<Gateway>, name: String, mut outbox: mpsc::Receiver<Bytes>) {
+    while let Some(msg) = outbox.recv().await {
+        if let Err(e) = gw.backplane.publish(&name, msg).await {
+            log::warn(format!(
+                "room {name:?}: cannot publish to other replicas: {e}"
+            ));
+        }
+    }
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -176,6 +195,7 @@ impl Room {
         name: String,
         generation: u64,
         inbox: crate::multiplayer::backplane::Inbox,
+        outbox: mpsc::Sender<Bytes>,
     ) -> Result<Room, String> {
         // Subscribe first: an update published while we read storage is then delivered later
         // rather than lost (applying it twice is harmless).
@@ -192,6 +212,7 @@ impl Room {
             locks: mpsc::unbounded_channel().0,
             lock_table: Vec::new(),
             lock_wishes: HashMap::new(),
+            outbox,
             presence_owner: HashMap::new(),
             remote_presence: HashSet::new(),
             log_bytes: 0,
@@ -305,8 +326,15 @@ impl Room {
         if u.decoded.is_empty() {
             return Ok(());
         }
-        match self.apply(u.decoded) {
-            Applied::Changed => {}
+        // Updates from other replicas may be held back waiting for this one; if so, what it
+        // lets in goes to every session below (the raw bytes alone would not carry it).
+        let held = {
+            let txn = self.awareness.doc().transact();
+            txn.has_missing_updates().then(|| txn.state_vector())
+        };
+        let applied = self.apply(u.decoded);
+        match applied {
+            Applied::Integrated | Applied::Pending => {}
             Applied::Nothing => return Ok(()),
             Applied::Rejected => {
                 inc(&self.gw.metrics.malformed_frames);
@@ -328,7 +356,15 @@ impl Room {
         }
         self.log_bytes += u.raw.len();
         self.broadcast(codec::sync_update(&u.raw), Some(id));
-        self.publish(Signal::Update(u.raw));
+        if let (Some(sv), Applied::Integrated) = (held, applied) {
+            let diff = self
+                .awareness
+                .doc()
+                .transact()
+                .encode_state_as_update_v1(&sv);
+            self.broadcast(codec::sync_update(&diff), None);
+        }
+        self.publish_update(u.raw).await;
         self.maybe_compact();
         Ok(())
     }
@@ -358,7 +394,8 @@ impl Room {
                 Applied::Broken
             }
             Ok(Err(_)) => Applied::Rejected,
-            Ok(Ok(())) if fired.load(Ordering::Relaxed) || extends => Applied::Changed,
+            Ok(Ok(())) if fired.load(Ordering::Relaxed) => Applied::Integrated,
+            Ok(Ok(())) if extends => Applied::Pending,
             Ok(Ok(())) => Applied::Nothing,
         }
     }
@@ -460,9 +497,18 @@ impl Room {
             Signal::Update(raw) => {
                 let frame = codec::sync_update(&raw);
                 if let Ok(Inbound::Update(u)) = codec::decode_frame(&frame) {
-                    // Another replica persisted it already; apply and relay to our sessions.
-                    if let Applied::Changed = self.apply(u.decoded) {
-                        self.broadcast(frame, None);
+                    // Another replica persisted it already; apply it and pass on what it let
+                    // into the document. That can be more than this message (updates held back
+                    // for a missing dependency that it brings) or nothing (held back itself),
+                    // so send the difference rather than the bytes received.
+                    let sv = self.awareness.doc().transact().state_vector();
+                    if let Applied::Integrated = self.apply(u.decoded) {
+                        let diff = self
+                            .awareness
+                            .doc()
+                            .transact()
+                            .encode_state_as_update_v1(&sv);
+                        self.broadcast(codec::sync_update(&diff), None);
                     }
                 }
             }
@@ -591,23 +637,28 @@ impl Room {
         }
     }
 
-    fn publish(&self, signal: Signal) {
-        let msg = Envelope {
+    fn envelope(&self, signal: Signal) -> Bytes {
+        Envelope {
             origin: self.gw.id,
             signal,
         }
-        .encode();
-        let gw = self.gw.clone();
-        let name = self.name.clone();
-        // Publishing never holds up the room; ordering between replicas does not matter to a
-        // CRDT, and a lost message is repaired by the clients' own sync on reconnect.
-        tokio::spawn(async move {
-            if let Err(e) = gw.backplane.publish(&name, msg).await {
-                log::warn(format!(
-                    "room {name:?}: cannot publish to other replicas: {e}"
-                ));
-            }
-        });
+        .encode()
+    }
+
+    /// A document update is never dropped on its way to other replicas: when the publisher is
+    /// behind, the room waits for it.
+    async fn publish_update(&self, raw: Bytes) {
+        let msg = self.envelope(Signal::Update(raw));
+        let _ = self.outbox.send(msg).await;
+    }
+
+    /// Presence is renewed by every client every 15 s, so when the publisher is far behind an
+    /// entry may be dropped (counted as an overflow) rather than holding up the room.
+    fn publish(&self, signal: Signal) {
+        let msg = self.envelope(signal);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(msg) {
+            inc(&self.gw.metrics.queue_overflows);
+        }
     }
 
     fn send(&mut self, id: u64, frame: Bytes) {
@@ -654,7 +705,10 @@ impl Room {
 }
 
 enum Applied {
-    Changed,
+    /// The document changed.
+    Integrated,
+    /// New to us, but held back until a missing dependency arrives.
+    Pending,
     Nothing,
     Rejected,
     Broken,

@@ -1,7 +1,8 @@
 // Storage failures and out-of-order backplane delivery must not lose or hide edits.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { startGateway, startRedis, redisCommand, mintToken, editor, synced, waitFor, uniqueWorkspace, sleep, dispose } from './helpers.mjs'
+import crypto from 'node:crypto'
+import { Y, redisUrl, startGateway, startRedis, redisCommand, mintToken, editor, synced, waitFor, uniqueWorkspace, sleep, dispose } from './helpers.mjs'
 
 let ws, token
 const gateways = []
@@ -45,4 +46,31 @@ test('an edit made while Redis refuses writes is stored once Redis accepts them 
   await waitFor(() => b.text.toString() === 'before. while-full.', 'the edit made while Redis was full', 5000)
     .catch((e) => { throw new Error(`${e.message}; stored text: ${JSON.stringify(b.text.toString())}`) })
   redis.stop()
+})
+
+/** What another replica publishes for one update: `[version 1][origin: 16 bytes][kind 0][update]`. */
+function envelope (update) {
+  return Buffer.concat([Buffer.from([1]), crypto.randomBytes(16), Buffer.from([0]), Buffer.from(update)])
+}
+
+test('updates from other replicas that arrive out of order still reach connected clients', async () => {
+  const g = await start()
+  const room = 'order/late.md'
+  const a = client(g, room)
+  await synced(a)
+  // Another replica's editor types "first" then " second"; the backplane delivers them swapped.
+  const remote = new Y.Doc()
+  const t = remote.getText('t')
+  t.insert(0, 'first')
+  const u1 = Y.encodeStateAsUpdate(remote)
+  const sv1 = Y.encodeStateVector(remote)
+  t.insert(t.length, ' second')
+  const u2 = Y.encodeStateAsUpdate(remote, sv1)
+  const channel = `appgear:mp:${ws}:chan:${Buffer.byteLength(room)}:${room}`
+  const url = await redisUrl()
+  assert.equal(await redisCommand(url, 'PUBLISH', channel, envelope(u2)), ':1')
+  await sleep(200)
+  assert.equal(await redisCommand(url, 'PUBLISH', channel, envelope(u1)), ':1')
+  await waitFor(() => a.text.toString() === 'first second', 'the client to converge', 5000)
+    .catch((e) => { throw new Error(`${e.message}; client has ${JSON.stringify(a.text.toString())}`) })
 })
