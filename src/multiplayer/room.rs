@@ -76,6 +76,10 @@ struct Room {
     remote_presence: HashSet<u64>,
     /// Lock paths last asked for, per editor client id.
     lock_wishes: HashMap<u64, BTreeSet<String>>,
+    /// Client ids whose session closed → the first session id that may bring them back.
+    departed: HashMap<u64, u64>,
+    /// How far a returning client's awareness clocks are moved up (see `on_client_awareness`).
+    clock_shift: HashMap<u64, u32>,
     /// To the room's one publisher task, so that other replicas get messages in our order.
     outbox: mpsc::Sender<Bytes>,
     log_bytes: usize,
@@ -212,6 +216,8 @@ impl Room {
             locks: mpsc::unbounded_channel().0,
             lock_table: Vec::new(),
             lock_wishes: HashMap::new(),
+            departed: HashMap::new(),
+            clock_shift: HashMap::new(),
             outbox,
             presence_owner: HashMap::new(),
             remote_presence: HashSet::new(),
@@ -264,27 +270,44 @@ impl Room {
         }
     }
 
-    /// Remove presence of clients whose connection is gone, here and on other replicas.
+    /// Remove presence of clients whose connection is gone, here and on other replicas. The
+    /// removal keeps the client's clock (as y-protocols does for a remote client): a client
+    /// that reconnects announces itself again at that same clock, see [`Room::on_client_awareness`].
     fn forget_clients(&mut self, ids: HashSet<u64>) {
         if ids.is_empty() {
             return;
         }
         let ids: Vec<u64> = ids.into_iter().collect();
+        let next_session = self.gw.next_session.load(Ordering::Relaxed);
+        let mut removal = AwarenessUpdate {
+            clients: HashMap::new(),
+        };
         for id in &ids {
-            self.awareness.remove_state(yrs::block::ClientID::new(*id));
+            let client = yrs::block::ClientID::new(*id);
+            if let Some((clock, _)) = self.awareness.meta(client) {
+                removal.clients.insert(
+                    client,
+                    yrs::sync::awareness::AwarenessUpdateEntry {
+                        clock,
+                        json: "null".into(),
+                    },
+                );
+            }
             self.lock_wishes.remove(id);
             self.presence_owner.remove(id);
+            self.departed.insert(*id, next_session);
         }
         let _ = self.locks.send(LockCmd::Forget {
             client_ids: ids.clone(),
         });
-        let clients = ids.iter().map(|id| yrs::block::ClientID::new(*id));
-        if let Ok(update) = self.awareness.update_with_clients(clients) {
-            use yrs::updates::encoder::Encode;
-            let payload = Bytes::from(update.encode_v1());
-            self.broadcast(codec::awareness(&payload), None);
-            self.publish(Signal::Awareness(payload));
+        if removal.clients.is_empty() {
+            return;
         }
+        use yrs::updates::encoder::Encode;
+        let payload = Bytes::from(removal.encode_v1());
+        let _ = self.awareness.apply_update(removal);
+        self.broadcast(codec::awareness(&payload), None);
+        self.publish(Signal::Awareness(payload));
     }
 
     async fn on_message(&mut self, id: u64, msg: Inbound) -> Result<(), Close> {
@@ -401,52 +424,80 @@ impl Room {
     }
 
     /// Clients echo every presence change they hear back to the server (the stock client does),
-    /// so a connection may send entries of other clients. Each client id belongs to the
-    /// connection that announced it first; only the owner's entries move ownership or locks, and
-    /// an echo that brings nothing newer is not relayed again.
+    /// so a connection may send entries of other clients. Each client id belongs to the session
+    /// that announced it first, until that session closes: entries of a client id from any
+    /// other session are dropped, so no connection can take over or remove another's presence
+    /// (and with it its locks). Only entries that bring something newer are applied and relayed.
     fn on_client_awareness(
         &mut self,
         id: u64,
         read_only: bool,
         raw: Bytes,
-        mut update: AwarenessUpdate,
+        update: AwarenessUpdate,
     ) {
         let me = self.awareness.client_id();
-        update.clients.remove(&me);
+        let mut accepted = AwarenessUpdate {
+            clients: HashMap::new(),
+        };
+        // Whether what we relay differs from what the client sent.
+        let mut rewritten = false;
         let mut wishes = Vec::new();
-        let mut newer = false;
-        for (client, entry) in &update.clients {
+        for (client, mut entry) in update.clients {
             let cid = client.get();
-            // As in y-protocols: a higher clock wins, and so does a removal at the same clock
-            // (the stock client says goodbye that way when it disconnects).
-            let is_null = entry.json.as_ref() == "null";
-            let is_newer = self.awareness.meta(*client).is_none_or(|(clock, _)| {
-                entry.clock > clock
-                    || (entry.clock == clock
-                        && is_null
-                        && self
-                            .awareness
-                            .state::<serde::de::IgnoredAny>(*client)
-                            .is_some())
-            });
-            newer |= is_newer;
-            let owner = self.presence_owner.get(&cid).copied();
-            let owned = match owner {
-                Some(s) => s == id || is_newer,
-                None => is_newer || !self.remote_presence.contains(&cid),
+            // A client known through another replica moves here (its replica died, it
+            // reconnected to us) once it says something newer than what that replica said.
+            let from_elsewhere = self.remote_presence.contains(&cid);
+            let mine = match self.presence_owner.get(&cid) {
+                Some(owner) => *owner == id,
+                None => client != me,
             };
-            if !owned {
+            if !mine {
+                rewritten = true;
                 continue;
             }
-            if let Some(prev) = owner.filter(|s| *s != id) {
-                if let Some(p) = self.sessions.get_mut(&prev) {
-                    p.client_ids.remove(&cid);
-                }
+            let is_null = entry.json.as_ref() == "null";
+            // A client that came back after we recorded its removal shows itself at the clock of
+            // that removal; we and its peers need a higher one, so its clocks are shifted by one
+            // for every such return (and stay shifted while the room is loaded).
+            let shift = self.clock_shift.get(&cid).copied().unwrap_or(0);
+            entry.clock = entry.clock.saturating_add(shift);
+            rewritten |= shift != 0;
+            let (stored_clock, has_state) = match self.awareness.meta(client) {
+                Some((clock, _)) => (
+                    Some(clock),
+                    self.awareness
+                        .state::<serde::de::IgnoredAny>(client)
+                        .is_some(),
+                ),
+                None => (None, false),
+            };
+            let returning = !is_null
+                && !has_state
+                && stored_clock == Some(entry.clock)
+                && self.departed.get(&cid).is_some_and(|first| id >= *first);
+            if returning {
+                self.clock_shift.insert(cid, shift + 1);
+                entry.clock = entry.clock.saturating_add(1);
+                rewritten = true;
             }
-            self.remote_presence.remove(&cid);
+            // As in y-protocols: a higher clock wins, and so does a removal at the same clock
+            // (the stock client says goodbye that way when it disconnects).
+            let newer = match stored_clock {
+                None => !is_null,
+                Some(clock) => {
+                    entry.clock > clock || (entry.clock == clock && is_null && has_state)
+                }
+            };
+            if !newer {
+                rewritten = true;
+                continue;
+            }
             let Some(s) = self.sessions.get_mut(&id) else {
                 continue;
             };
+            if from_elsewhere {
+                self.remote_presence.remove(&cid);
+            }
             if is_null {
                 s.client_ids.remove(&cid);
                 self.presence_owner.remove(&cid);
@@ -454,17 +505,26 @@ impl Room {
             } else {
                 s.client_ids.insert(cid);
                 self.presence_owner.insert(cid, id);
+                self.departed.remove(&cid);
+                // A read-only session shows its presence but takes no locks.
                 if !read_only {
                     wishes.push((cid, requested_paths(&entry.json)));
                 }
             }
+            accepted.clients.insert(client, entry);
         }
-        if !newer {
+        if accepted.clients.is_empty() {
             return;
         }
-        let _ = self.awareness.apply_update(update);
-        self.broadcast(codec::awareness(&raw), Some(id));
-        self.publish(Signal::Awareness(raw));
+        let payload = if rewritten {
+            use yrs::updates::encoder::Encode;
+            Bytes::from(accepted.encode_v1())
+        } else {
+            raw
+        };
+        let _ = self.awareness.apply_update(accepted);
+        self.broadcast(codec::awareness(&payload), Some(id));
+        self.publish(Signal::Awareness(payload));
         for (cid, paths) in wishes {
             let prev = self.lock_wishes.get(&cid).cloned().unwrap_or_default();
             if prev != paths {

@@ -133,3 +133,27 @@ test('editor clients: a clean disconnect releases the lock at once', async () =>
   await waitFor(() => holder(watcher, 'doc.md') === undefined, 'the lock to be released', 1500)
   assert.ok(Date.now() - leftAt < 1500, 'released before the lease (2 s) could run out')
 })
+
+test('a client that reconnects is seen again at once and keeps its lock', async () => {
+  const room = 'reconnect'
+  const a = client(room)
+  const watcher = client(room)
+  await Promise.all([synced(a), synced(watcher)])
+  a.awareness.setLocalState({ user: { name: 'back-soon' }, lockRequests: ['keep.md'] })
+  const ownerA = `yjs:${a.doc.clientID}`
+  await waitFor(() => holder(watcher, 'keep.md') === ownerA, 'a to hold the lock')
+  const fencing = locksSeenBy(watcher).find((l) => l.path === 'keep.md').fencing
+  const seesA = () => watcher.awareness.getStates().get(a.doc.clientID)?.user?.name === 'back-soon'
+  await waitFor(seesA, 'the watcher to see a')
+  // The connection drops (a network blip); the stock client reconnects by itself.
+  a.provider.ws.close()
+  await waitFor(() => !seesA(), 'the watcher to see a gone', 2000)
+  const goneAt = Date.now()
+  await waitFor(seesA, 'the watcher to see a again', 2000)
+  assert.ok(Date.now() - goneAt < 2000)
+  // Longer than the lease (2 s): a's lock was renewed, not lost and re-granted.
+  await sleep(3000)
+  assert.equal(holder(watcher, 'keep.md'), ownerA)
+  assert.equal(locksSeenBy(watcher).find((l) => l.path === 'keep.md').fencing, fencing)
+  assert.ok(seesA(), 'still seen after its renewals')
+})
