@@ -13,6 +13,7 @@ pub mod http;
 pub mod locks;
 pub mod log;
 pub mod metrics;
+pub mod payload_check;
 pub mod persistence;
 pub mod redis_backplane;
 pub mod redis_link;
