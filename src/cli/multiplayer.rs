@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Interval of the gateway's presence heartbeat (keeps lone clients connected).
     #[arg(long, env = "MULTIPLAYER_KEEPALIVE", default_value = "10s")]
     pub keepalive: String,
+    /// Close a connection that sent nothing for this long (a peer that vanished without
+    /// closing). The stock client renews its presence every 15 s; keep this above 30s.
+    #[arg(long, env = "MULTIPLAYER_IDLE_TIMEOUT", default_value = "45s")]
+    pub idle_timeout: String,
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +110,7 @@ fn raw_settings(a: Box<ServeArgs>) -> RawSettings {
         unload_grace: a.unload_grace,
         lock_ttl: a.lock_ttl,
         keepalive: a.keepalive,
+        idle_timeout: a.idle_timeout,
     }
 }
 
