@@ -4,7 +4,7 @@
 use crate::multiplayer::backplane::{Envelope, Signal};
 use crate::multiplayer::close::{self, Close};
 use crate::multiplayer::gateway::Gateway;
-use crate::multiplayer::locks::{valid_owner, valid_path};
+use crate::multiplayer::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
 use crate::multiplayer::metrics::inc;
 use crate::multiplayer::room_path::{local_path, room_from_path};
 use crate::multiplayer::session;
@@ -141,8 +141,9 @@ async fn readyz(gw: &Gateway) -> Response {
     }
 }
 
-/// `GET /locks?room=R` lists; `POST /locks?room=R&path=P[&owner=O][&ttl=30s]` takes or renews;
-/// `DELETE /locks?room=R&path=P[&owner=O]` releases. Token as `Authorization: Bearer` or `?token=`.
+/// `GET /locks?room=R` lists; `POST /locks?room=R&path=P[&ttl=30s]` takes or renews;
+/// `DELETE /locks?room=R&path=P` releases, as `http:<token subject>`. Token as
+/// `Authorization: Bearer` or `?token=`.
 async fn locks_api(
     gw: &Gateway,
     method: &Method,
@@ -199,15 +200,27 @@ async fn locks_api(
             "give a lock path: &path=<file path> (no control characters, up to 1 KiB)",
         );
     };
-    let owner = q
-        .get("owner")
-        .cloned()
-        .or(claims.sub.clone())
-        .unwrap_or_else(|| "http".to_string());
+    // The owner is who the token names: a caller cannot act for another holder, and never for
+    // an editor (whose locks follow its presence).
+    let Some(sub) = claims.sub.as_deref().filter(|s| !s.is_empty()) else {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "this token names no holder: mint one with `appgear multiplayer token --subject <name>`",
+        );
+    };
+    let owner = http_owner(sub);
+    if let Some(asked) = q.get("owner") {
+        if asked.starts_with(EDITOR_OWNER_PREFIX) || (asked != sub && *asked != owner) {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                &format!("this token acts as {owner:?} only; leave out &owner="),
+            );
+        }
+    }
     if !valid_owner(&owner) {
         return json_error(
             StatusCode::BAD_REQUEST,
-            "owner must be 1-256 printable characters",
+            "the token's subject must be 1-250 printable characters",
         );
     }
     let result = if *method == Method::POST {

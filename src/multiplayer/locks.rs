@@ -2,7 +2,7 @@
 //! released by compare-and-delete) plus a fencing token (`INCR`) handed out with each grant.
 //!
 //! An owner is a string: `yjs:<clientID>` for an editor that asked through its awareness state,
-//! or whatever an HTTP caller names itself. The lease value is `<fencing>|<owner>`.
+//! or `http:<token subject>` for an HTTP caller. The lease value is `<fencing>|<owner>`.
 
 use crate::multiplayer::redis_link::{Keys, RedisLink};
 use serde::Serialize;
@@ -46,8 +46,16 @@ pub fn valid_owner(o: &str) -> bool {
 }
 
 /// The owner name of an editor client.
+/// Owners of editor locks start with this; no HTTP caller may use it.
+pub const EDITOR_OWNER_PREFIX: &str = "yjs:";
+
 pub fn editor_owner(client_id: u64) -> String {
-    format!("yjs:{client_id}")
+    format!("{EDITOR_OWNER_PREFIX}{client_id}")
+}
+
+/// The owner an HTTP caller acts as: the subject of its token.
+pub fn http_owner(subject: &str) -> String {
+    format!("http:{subject}")
 }
 
 /// The lock paths an awareness state asks for. Invalid entries are skipped; a state that is
