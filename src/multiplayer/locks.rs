@@ -99,6 +99,7 @@ if v then
   local f, o = string.match(v, '^(%d+)|(.*)$')
   if o == ARGV[1] then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    redis.call('SADD', KEYS[3], ARGV[3])
     return {1, f, o, tonumber(ARGV[2])}
   end
   return {0, f or '0', o or '', redis.call('PTTL', KEYS[1])}
@@ -107,6 +108,18 @@ local f = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], f .. '|' .. ARGV[1], 'NX', 'PX', ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 return {1, tostring(f), ARGV[1], tonumber(ARGV[2])}
+"#;
+
+/// Drop paths from a room's index whose lease is gone, checked at the moment of removal: a
+/// path re-locked since the caller looked stays listed. KEYS: index, then one lease per path in
+/// ARGV.
+const FORGET_EXPIRED: &str = r#"
+for i, path in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    redis.call('SREM', KEYS[1], path)
+  end
+end
+return 0
 "#;
 
 /// Delete only if we hold it.
@@ -217,13 +230,13 @@ impl LockStore {
             }
         }
         if !gone.is_empty() {
-            // A path re-locked between our read and this SREM would vanish from the index until
-            // its next grant re-adds it; grants re-add on every renewal, so that heals itself.
-            let _: redis::RedisResult<i64> = redis::cmd("SREM")
-                .arg(&index)
-                .arg(&gone)
-                .query_async(&mut c)
-                .await;
+            let script = redis::Script::new(FORGET_EXPIRED);
+            let mut call = script.prepare_invoke();
+            call.key(&index);
+            for p in &gone {
+                call.key(self.keys.lock(room, p)).arg(p);
+            }
+            let _: redis::RedisResult<i64> = call.invoke_async(&mut c).await;
         }
         out.sort();
         Ok(out)
