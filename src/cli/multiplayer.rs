@@ -24,10 +24,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WORKSPACE_ID")]
     pub workspace: Option<String>,
     /// Redis: a redis:// URL or host[:port]. Falls back to REDIS_HOST.
-    #[arg(long, env = "REDIS_URL")]
+    // The URL may carry a password: `--help` must not show the environment's value.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis: Option<String>,
     /// Redpanda broker (accepted for the Deployment's env; the backplane uses Redis for now).
-    #[arg(long, env = "REDPANDA_BROKER")]
+    #[arg(long, env = "REDPANDA_BROKER", hide_env_values = true)]
     pub redpanda_broker: Option<String>,
     /// URL path under which rooms live: <prefix>/<room>. Use / behind a proxy that strips it.
     #[arg(long, env = "MULTIPLAYER_PATH_PREFIX", default_value = DEFAULT_PREFIX)]
