@@ -8,6 +8,7 @@ use crate::multiplayer::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNE
 use crate::multiplayer::metrics::inc;
 use crate::multiplayer::room_path::{local_path, room_from_path};
 use crate::multiplayer::session;
+use crate::multiplayer::slots::Slot;
 use crate::multiplayer::token::{self, Claims, TokenError};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
@@ -15,7 +16,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,16 +48,17 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         if gw.stopping() {
             return busy("the gateway is stopping");
         }
-        if gw.metrics.active_sessions.load(Ordering::Relaxed) as usize >= gw.config.max_connections
-        {
+        // Taken before the handshake, so a burst cannot pass the limit while earlier
+        // connections are still starting; freed when the session ends or the upgrade fails.
+        let Some(slot) = gw.slots.try_take() else {
             inc(&gw.metrics.rejected_busy);
             return busy("the gateway is at its connection limit");
-        }
+        };
         let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
             Ok(ws) => ws,
             Err(rejection) => return rejection.into_response(),
         };
-        return upgrade_room(gw, ws, room, &query);
+        return upgrade_room(gw, ws, room, &query, slot);
     }
     let query = query_params(parts.uri.query());
     let path = local_path(parts.uri.path(), &gw.config.path_prefix).to_string();
@@ -81,6 +82,7 @@ fn upgrade_room(
     ws: WebSocketUpgrade,
     room: Result<String, ()>,
     query: &HashMap<String, String>,
+    slot: Slot,
 ) -> Response {
     let offered: Vec<String> = ws
         .requested_protocols()
@@ -119,10 +121,16 @@ fn upgrade_room(
         }
     }
     match verdict {
-        Ok((room, claims)) => ws.on_upgrade(move |socket| session::run(socket, gw, room, claims)),
+        Ok((room, claims)) => ws.on_upgrade(move |socket| async move {
+            session::run(socket, gw, room, claims).await;
+            drop(slot);
+        }),
         Err(why) => {
             inc(&gw.metrics.rejected_bad_token);
-            ws.on_upgrade(move |socket| session::refuse(socket, why))
+            ws.on_upgrade(move |socket| async move {
+                session::refuse(socket, why).await;
+                drop(slot);
+            })
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod room;
 pub mod room_locks;
 pub mod room_path;
 pub mod session;
+pub mod slots;
 pub mod token;
 
 pub use config::{GatewayConfig, RawSettings};

@@ -169,3 +169,25 @@ test('a connection that sends nothing for --idle-timeout is closed, and its lock
     silent.raw.terminate()
   }
 })
+
+test('--max-connections holds for a burst of simultaneous connections', async () => {
+  const gw = await start(['--max-connections', '3'])
+  const burst = Array.from({ length: 100 }, () => new WebSocket(`${gw.url}/burst`, [token]))
+  const outcomes = await Promise.all(burst.map((s) => new Promise((resolve) => {
+    s.on('unexpected-response', (_req, res) => resolve(res.statusCode))
+    s.on('open', () => resolve('opened'))
+    s.on('error', () => resolve('error'))
+  })))
+  try {
+    const opened = outcomes.filter((o) => o === 'opened').length
+    assert.equal(opened, 3, `outcomes: ${outcomes.join(',')}`)
+    assert.equal(outcomes.filter((o) => o === 503).length, 97)
+  } finally {
+    for (const s of burst) s.terminate()
+  }
+  // Slots come back when connections close.
+  await sleep(500)
+  const again = editor(gw, 'burst', token)
+  open.push(again)
+  await synced(again)
+})
