@@ -53,7 +53,7 @@ impl RedisBackplane {
                     .get(msg.get_channel_name())
                     .map(|(_, inbox)| inbox.clone());
                 if let Some(inbox) = inbox {
-                    let _ = inbox.send(BackplaneEvent::Message(Bytes::copy_from_slice(
+                    inbox.deliver(BackplaneEvent::Message(Bytes::copy_from_slice(
                         msg.get_payload_bytes(),
                     )));
                 }
@@ -78,7 +78,7 @@ impl RedisBackplane {
                 .map(|(_, i)| i.clone())
                 .collect();
             for inbox in inboxes {
-                let _ = inbox.send(BackplaneEvent::Resync);
+                inbox.deliver(BackplaneEvent::Resync);
             }
         }
     }

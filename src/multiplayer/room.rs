@@ -10,7 +10,7 @@ use crate::multiplayer::locks::{requested_paths, LockInfo};
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::persistence::apply_stored;
-use crate::multiplayer::room_locks::{LockCmd, LockKeeper};
+use crate::multiplayer::room_locks::{lock_requests, LockKeeper, LockRequests};
 use axum::body::Bytes;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -26,6 +26,8 @@ use yrs::{Doc, ReadTxn, Transact};
 const COMPACT_FLOOR_BYTES: usize = 256 * 1024;
 /// Remote presence not refreshed for this long belongs to a client that is gone.
 const AWARENESS_STALE_MS: u64 = 35_000;
+/// Messages from other replicas waiting for the room; beyond this the room resyncs from storage.
+const BACKPLANE_QUEUE: usize = 1024;
 /// Messages waiting for the room's publisher. Document updates wait for room here (the room
 /// slows down rather than dropping one); presence that finds it full is dropped and counted.
 const PUBLISH_QUEUE: usize = 1024;
@@ -68,7 +70,7 @@ struct Room {
     gw: Arc<Gateway>,
     awareness: Awareness,
     sessions: HashMap<u64, SessionState>,
-    locks: mpsc::UnboundedSender<LockCmd>,
+    locks: LockRequests,
     lock_table: Vec<LockInfo>,
     /// Which session announced each local client id.
     presence_owner: HashMap<u64, u64>,
@@ -104,7 +106,7 @@ pub async fn run(
     mut cmds: mpsc::Receiver<RoomCmd>,
 ) {
     let _loaded = GaugeGuard::new(&gw.metrics.loaded_documents);
-    let (bp_tx, mut bp_rx) = mpsc::unbounded_channel();
+    let (bp_tx, mut bp_rx) = crate::multiplayer::backplane::inbox(BACKPLANE_QUEUE);
     let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
     tokio::spawn(publisher(gw.clone(), name.clone(), outbox_rx));
     let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx, outbox).await {
@@ -123,8 +125,8 @@ pub async fn run(
         }
     };
     let (table_tx, mut table_rx) = mpsc::channel(4);
-    let (lock_tx, lock_rx) = mpsc::unbounded_channel();
-    room.locks = lock_tx;
+    let (lock_requests, lock_inbox) = lock_requests();
+    room.locks = lock_requests;
     tokio::spawn(
         LockKeeper {
             room: name.clone(),
@@ -133,7 +135,7 @@ pub async fn run(
             backplane: gw.backplane.clone(),
             origin: gw.id,
         }
-        .run(lock_rx, table_tx),
+        .run(lock_inbox, table_tx),
     );
     let mut keepalive = tokio::time::interval(gw.config.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -213,7 +215,7 @@ impl Room {
             gw,
             awareness: Awareness::new(doc),
             sessions: HashMap::new(),
-            locks: mpsc::unbounded_channel().0,
+            locks: LockRequests::default(),
             lock_table: Vec::new(),
             lock_wishes: HashMap::new(),
             departed: HashMap::new(),
@@ -297,9 +299,7 @@ impl Room {
             self.presence_owner.remove(id);
             self.departed.insert(*id, next_session);
         }
-        let _ = self.locks.send(LockCmd::Forget {
-            client_ids: ids.clone(),
-        });
+        self.locks.forget(&ids);
         if removal.clients.is_empty() {
             return;
         }
@@ -533,10 +533,7 @@ impl Room {
                 } else {
                     self.lock_wishes.insert(cid, paths.clone());
                 }
-                let _ = self.locks.send(LockCmd::Desire {
-                    client_id: cid,
-                    paths,
-                });
+                self.locks.desire(cid, paths);
             }
         }
     }
@@ -551,7 +548,7 @@ impl Room {
         };
         match env.signal {
             Signal::LocksChanged => {
-                let _ = self.locks.send(LockCmd::Refresh);
+                self.locks.refresh();
             }
             _ if env.origin == self.gw.id => {}
             Signal::Update(raw) => {
@@ -592,6 +589,8 @@ impl Room {
 
     /// The backplane lost messages: read storage again and pass on what we had missed.
     async fn resync(&mut self) {
+        // A lock change may have been among the lost messages.
+        self.locks.refresh();
         let stored = match self.gw.store.load(&self.name).await {
             Ok(s) => s,
             Err(e) => {
