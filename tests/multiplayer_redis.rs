@@ -161,3 +161,33 @@ async fn listing_forgets_only_paths_whose_lease_is_gone() {
     index.sort();
     assert_eq!(index, ["long"], "the expired path left the index");
 }
+
+#[tokio::test]
+async fn a_reloaded_room_keeps_its_subscription_when_the_old_one_unsubscribes_at_once() {
+    use appgear::multiplayer::backplane::{inbox, Backplane, BackplaneEvent};
+    use appgear::multiplayer::metrics::Metrics;
+    use appgear::multiplayer::redis_backplane::RedisBackplane;
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let bp = RedisBackplane::connect(link, Keys::new(&unique("bp")), Arc::new(Metrics::default()))
+        .await
+        .unwrap();
+    // A room unloads (generation g) while its next generation (g + 1) loads, over and over.
+    for g in 0..40u64 {
+        let room = format!("room-{g}");
+        let (old, _old_rx) = inbox(16);
+        bp.subscribe(&room, g, old).await.unwrap();
+        let (new, mut new_rx) = inbox(16);
+        let (_, subscribed) = tokio::join!(bp.unsubscribe(&room, g), bp.subscribe(&room, g + 1, new));
+        subscribed.unwrap();
+        bp.publish(&room, axum::body::Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), new_rx.recv()).await;
+        assert!(
+            matches!(got, Ok(Some(BackplaneEvent::Message(_)))),
+            "generation {} of {room} got no message: {got:?}",
+            g + 1
+        );
+    }
+}
