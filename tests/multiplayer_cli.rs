@@ -207,7 +207,10 @@ fn help_does_not_print_secrets_from_the_environment() {
     let envs = [
         ("REDIS_URL", "redis://user:hunter2-redis-pw@cache:6379/0"),
         ("REDPANDA_BROKER", "sasl://u:hunter2-broker-pw@broker:9092"),
-        ("MULTIPLAYER_TOKEN_SECRET", "hunter2-token-secret-0123456789"),
+        (
+            "MULTIPLAYER_TOKEN_SECRET",
+            "hunter2-token-secret-0123456789",
+        ),
     ];
     for args in [
         &["multiplayer", "serve", "--help"][..],

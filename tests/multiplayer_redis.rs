@@ -108,7 +108,13 @@ async fn a_renewed_lock_stays_listed_even_if_its_path_left_the_index() {
     let keys = Keys::new(&unique("index"));
     let locks = LockStore::new(link.clone(), keys.clone());
     let ttl = Duration::from_secs(5);
-    assert!(locks.acquire("room", "f.ts", "alice", ttl).await.unwrap().granted);
+    assert!(
+        locks
+            .acquire("room", "f.ts", "alice", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
     // What a listing that saw the path expire does just as the path is locked again.
     let mut c = link.conn().await.unwrap();
     let _: i64 = redis::cmd("SREM")
@@ -118,7 +124,13 @@ async fn a_renewed_lock_stays_listed_even_if_its_path_left_the_index() {
         .await
         .unwrap();
     // The holder renews: the lock must be listed again.
-    assert!(locks.acquire("room", "f.ts", "alice", ttl).await.unwrap().granted);
+    assert!(
+        locks
+            .acquire("room", "f.ts", "alice", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
     let listed = locks.list("room").await.unwrap();
     assert_eq!(
         listed.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(),
@@ -178,7 +190,8 @@ async fn a_reloaded_room_keeps_its_subscription_when_the_old_one_unsubscribes_at
         let (old, _old_rx) = inbox(16);
         bp.subscribe(&room, g, old).await.unwrap();
         let (new, mut new_rx) = inbox(16);
-        let (_, subscribed) = tokio::join!(bp.unsubscribe(&room, g), bp.subscribe(&room, g + 1, new));
+        let (_, subscribed) =
+            tokio::join!(bp.unsubscribe(&room, g), bp.subscribe(&room, g + 1, new));
         subscribed.unwrap();
         bp.publish(&room, axum::body::Bytes::from_static(b"hello"))
             .await

@@ -273,10 +273,10 @@ mod tests {
     fn declared_counts_beyond_the_frame_are_refused() {
         // Each of these frames is 8 bytes or less and declares millions of entries.
         let frames: [&[u8]; 4] = [
-            &[0, 0, 4, 0xff, 0xff, 0xff, 0x0f, 0],  // SyncStep1: state vector count
-            &[0, 2, 4, 0xff, 0xff, 0xff, 0x0f],     // Update: clients count
-            &[0, 2, 5, 1, 0xff, 0xff, 0xff, 0x0f],  // Update: blocks count
-            &[1, 5, 0xff, 0xff, 0xff, 0x0f, 0],     // awareness: clients count
+            &[0, 0, 4, 0xff, 0xff, 0xff, 0x0f, 0], // SyncStep1: state vector count
+            &[0, 2, 4, 0xff, 0xff, 0xff, 0x0f],    // Update: clients count
+            &[0, 2, 5, 1, 0xff, 0xff, 0xff, 0x0f], // Update: blocks count
+            &[1, 5, 0xff, 0xff, 0xff, 0x0f, 0],    // awareness: clients count
         ];
         for f in frames {
             assert!(

@@ -9,7 +9,11 @@ use yrs::encoding::read::{Cursor, Read};
 /// Deeper nesting than any editor produces; deeper input could exhaust the decoder's stack.
 const MAX_ANY_DEPTH: usize = 64;
 
-type Check = Result<(), ()>;
+/// The payload does not hold what it declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
+type Check = Result<(), Refused>;
 
 /// A state vector: `count, (client, clock)*`.
 pub fn state_vector(payload: &[u8]) -> Check {
@@ -29,7 +33,7 @@ pub fn awareness(payload: &[u8]) -> Check {
     for _ in 0..n {
         var(&mut c)?;
         var(&mut c)?;
-        c.read_buf().map_err(drop)?;
+        c.read_buf().map_err(|_| Refused)?;
     }
     Ok(())
 }
@@ -63,7 +67,7 @@ const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
 const HAS_PARENT_SUB: u8 = 0b0010_0000;
 
 fn block(c: &mut Cursor) -> Check {
-    let info = c.read_u8().map_err(drop)?;
+    let info = c.read_u8().map_err(|_| Refused)?;
     match info {
         // GC and Skip: a length
         0 | 10 => var(c).map(drop),
@@ -78,13 +82,13 @@ fn block(c: &mut Cursor) -> Check {
             }
             if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
                 if var(c)? == 1 {
-                    c.read_buf().map_err(drop)?; // root type name
+                    c.read_buf().map_err(|_| Refused)?; // root type name
                 } else {
                     var(c)?; // parent item id
                     var(c)?;
                 }
                 if info & HAS_PARENT_SUB != 0 {
-                    c.read_buf().map_err(drop)?;
+                    c.read_buf().map_err(|_| Refused)?;
                 }
             }
             content(c, info & 0b1_1111)
@@ -99,19 +103,19 @@ fn content(c: &mut Cursor, kind: u8) -> Check {
             // JSON: a count of strings
             let n = count(c, 1)?;
             for _ in 0..n {
-                c.read_buf().map_err(drop)?;
+                c.read_buf().map_err(|_| Refused)?;
             }
             Ok(())
         }
-        3..=5 => c.read_buf().map(drop).map_err(drop), // binary, string, embed
+        3..=5 => c.read_buf().map(drop).map_err(|_| Refused), // binary, string, embed
         6 => {
-            c.read_buf().map_err(drop)?; // format: key, value
-            c.read_buf().map(drop).map_err(drop)
+            c.read_buf().map_err(|_| Refused)?; // format: key, value
+            c.read_buf().map(drop).map_err(|_| Refused)
         }
-        7 => match c.read_u8().map_err(drop)? {
-            3 => c.read_buf().map(drop).map_err(drop), // XML element: its name
+        7 => match c.read_u8().map_err(|_| Refused)? {
+            3 => c.read_buf().map(drop).map_err(|_| Refused), // XML element: its name
             0..=6 | 9 | 15 => Ok(()),
-            _ => Err(()),
+            _ => Err(Refused),
         },
         8 => {
             let n = count(c, 1)?;
@@ -121,27 +125,27 @@ fn content(c: &mut Cursor, kind: u8) -> Check {
             Ok(())
         }
         9 => {
-            c.read_buf().map_err(drop)?; // sub-document: guid, options
+            c.read_buf().map_err(|_| Refused)?; // sub-document: guid, options
             any(c, 0)
         }
-        _ => Err(()),
+        _ => Err(Refused),
     }
 }
 
 fn any(c: &mut Cursor, depth: usize) -> Check {
     if depth > MAX_ANY_DEPTH {
-        return Err(());
+        return Err(Refused);
     }
-    match c.read_u8().map_err(drop)? {
+    match c.read_u8().map_err(|_| Refused)? {
         127 | 126 | 121 | 120 => Ok(()),
-        125 => c.read_var::<i64>().map(drop).map_err(drop),
-        124 => c.read_exact(4).map(drop).map_err(drop),
-        123 | 122 => c.read_exact(8).map(drop).map_err(drop),
-        119 | 116 => c.read_buf().map(drop).map_err(drop),
+        125 => c.read_var::<i64>().map(drop).map_err(|_| Refused),
+        124 => c.read_exact(4).map(drop).map_err(|_| Refused),
+        123 | 122 => c.read_exact(8).map(drop).map_err(|_| Refused),
+        119 | 116 => c.read_buf().map(drop).map_err(|_| Refused),
         118 => {
             let n = count(c, 2)?;
             for _ in 0..n {
-                c.read_buf().map_err(drop)?;
+                c.read_buf().map_err(|_| Refused)?;
                 any(c, depth + 1)?;
             }
             Ok(())
@@ -153,21 +157,21 @@ fn any(c: &mut Cursor, depth: usize) -> Check {
             }
             Ok(())
         }
-        _ => Err(()),
+        _ => Err(Refused),
     }
 }
 
-fn var(c: &mut Cursor) -> Result<u64, ()> {
-    c.read_var::<u64>().map_err(drop)
+fn var(c: &mut Cursor) -> Result<u64, Refused> {
+    c.read_var::<u64>().map_err(|_| Refused)
 }
 
 /// A declared count of elements that each take at least `min_bytes`: refused when the bytes
 /// left cannot hold that many.
-fn count(c: &mut Cursor, min_bytes: usize) -> Result<u64, ()> {
+fn count(c: &mut Cursor, min_bytes: usize) -> Result<u64, Refused> {
     let n = var(c)?;
     let left = (c.buf.len() - c.next) as u64;
     if n > left / min_bytes as u64 {
-        return Err(());
+        return Err(Refused);
     }
     Ok(n)
 }
@@ -215,7 +219,7 @@ mod tests {
         // One client with a huge block count.
         assert!(update_v1(&[1, 0xff, 0xff, 0xff, 0x0f, 1, 0]).is_err());
         // A block of Any content declaring a huge array.
-        assert!(update_v1(&[1, 1, 1, 0, 8 | 0, 1, 1, b't', 0xff, 0xff, 0x7f]).is_err());
+        assert!(update_v1(&[1, 1, 1, 0, 8, 1, 1, b't', 0xff, 0xff, 0x7f]).is_err());
     }
 
     #[test]

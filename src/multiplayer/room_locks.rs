@@ -210,10 +210,17 @@ mod tests {
         room.forget(&[2]);
         room.refresh();
         let p = keeper.next().await.expect("requests");
-        assert_eq!(p.desires.len(), 2, "only the latest wish of editors 0 and 1");
+        assert_eq!(
+            p.desires.len(),
+            2,
+            "only the latest wish of editors 0 and 1"
+        );
         assert_eq!(p.desires[&0], BTreeSet::from(["f9999".to_string()]));
         assert!(p.forgets.contains(&2) && p.refresh);
         drop(room);
-        assert!(keeper.next().await.is_none(), "the keeper stops with its room");
+        assert!(
+            keeper.next().await.is_none(),
+            "the keeper stops with its room"
+        );
     }
 }

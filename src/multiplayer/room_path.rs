@@ -103,7 +103,10 @@ mod tests {
             room_from_path("/multiplayer/50%25%zz", p),
             Some(Ok("50%%zz".into()))
         );
-        assert_eq!(room_from_path("/multiplayer/%+1", p), Some(Ok("%+1".into())));
+        assert_eq!(
+            room_from_path("/multiplayer/%+1", p),
+            Some(Ok("%+1".into()))
+        );
         assert_eq!(room_from_path("/other/a", p), None);
         assert_eq!(room_from_path("/multiplayerx/a", p), None);
         assert_eq!(room_from_path("/a", ""), Some(Ok("a".into())));

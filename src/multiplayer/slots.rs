@@ -47,7 +47,10 @@ mod tests {
         let held: Vec<Slot> = (0..3).filter_map(|_| slots.try_take()).collect();
         assert_eq!(held.len(), 3);
         assert!(slots.try_take().is_none(), "a fourth slot was handed out");
-        assert!(slots.try_take().is_none(), "a refusal must not use up a slot");
+        assert!(
+            slots.try_take().is_none(),
+            "a refusal must not use up a slot"
+        );
         drop(held);
         assert!(slots.try_take().is_some());
     }
