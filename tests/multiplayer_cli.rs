@@ -201,3 +201,25 @@ fn token_command_without_secret_is_bad_input() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("hint:"));
 }
+
+#[test]
+fn help_does_not_print_secrets_from_the_environment() {
+    let envs = [
+        ("REDIS_URL", "redis://user:hunter2-redis-pw@cache:6379/0"),
+        ("REDPANDA_BROKER", "sasl://u:hunter2-broker-pw@broker:9092"),
+        (
+            "MULTIPLAYER_TOKEN_SECRET",
+            "hunter2-token-secret-0123456789",
+        ),
+    ];
+    for args in [
+        &["multiplayer", "serve", "--help"][..],
+        &["multiplayer", "token", "--help"][..],
+    ] {
+        let o = appgear(args, &envs);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains("REDIS_URL") || args[1] == "token", "{out}");
+        assert!(!out.contains("hunter2"), "a secret was printed:\n{out}");
+    }
+}

@@ -100,3 +100,107 @@ async fn storage_compaction_keeps_concurrent_appends() {
     let _ = store.compact("room/a.md").await.unwrap();
     assert_eq!(store.compact("room/a.md").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_renewed_lock_stays_listed_even_if_its_path_left_the_index() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let keys = Keys::new(&unique("index"));
+    let locks = LockStore::new(link.clone(), keys.clone());
+    let ttl = Duration::from_secs(5);
+    assert!(
+        locks
+            .acquire("room", "f.ts", "alice", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
+    // What a listing that saw the path expire does just as the path is locked again.
+    let mut c = link.conn().await.unwrap();
+    let _: i64 = redis::cmd("SREM")
+        .arg(keys.lock_index("room"))
+        .arg("f.ts")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    // The holder renews: the lock must be listed again.
+    assert!(
+        locks
+            .acquire("room", "f.ts", "alice", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
+    let listed = locks.list("room").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(),
+        ["f.ts"]
+    );
+}
+
+#[tokio::test]
+async fn listing_forgets_only_paths_whose_lease_is_gone() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let keys = Keys::new(&unique("expired"));
+    let locks = LockStore::new(link.clone(), keys.clone());
+    assert!(
+        locks
+            .acquire("room", "short", "a", Duration::from_millis(500))
+            .await
+            .unwrap()
+            .granted
+    );
+    assert!(
+        locks
+            .acquire("room", "long", "a", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .granted
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let listed = locks.list("room").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(),
+        ["long"]
+    );
+    let mut c = link.conn().await.unwrap();
+    let mut index: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.lock_index("room"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    index.sort();
+    assert_eq!(index, ["long"], "the expired path left the index");
+}
+
+#[tokio::test]
+async fn a_reloaded_room_keeps_its_subscription_when_the_old_one_unsubscribes_at_once() {
+    use appgear::multiplayer::backplane::{inbox, Backplane, BackplaneEvent};
+    use appgear::multiplayer::metrics::Metrics;
+    use appgear::multiplayer::redis_backplane::RedisBackplane;
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let bp = RedisBackplane::connect(link, Keys::new(&unique("bp")), Arc::new(Metrics::default()))
+        .await
+        .unwrap();
+    // A room unloads (generation g) while its next generation (g + 1) loads, over and over.
+    for g in 0..40u64 {
+        let room = format!("room-{g}");
+        let (old, _old_rx) = inbox(16);
+        bp.subscribe(&room, g, old).await.unwrap();
+        let (new, mut new_rx) = inbox(16);
+        let (_, subscribed) =
+            tokio::join!(bp.unsubscribe(&room, g), bp.subscribe(&room, g + 1, new));
+        subscribed.unwrap();
+        bp.publish(&room, axum::body::Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), new_rx.recv()).await;
+        assert!(
+            matches!(got, Ok(Some(BackplaneEvent::Message(_)))),
+            "generation {} of {room} got no message: {got:?}",
+            g + 1
+        );
+    }
+}

@@ -24,10 +24,11 @@ pub struct ServeArgs {
     #[arg(long, env = "WORKSPACE_ID")]
     pub workspace: Option<String>,
     /// Redis: a redis:// URL or host[:port]. Falls back to REDIS_HOST.
-    #[arg(long, env = "REDIS_URL")]
+    // The URL may carry a password: `--help` must not show the environment's value.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis: Option<String>,
     /// Redpanda broker (accepted for the Deployment's env; the backplane uses Redis for now).
-    #[arg(long, env = "REDPANDA_BROKER")]
+    #[arg(long, env = "REDPANDA_BROKER", hide_env_values = true)]
     pub redpanda_broker: Option<String>,
     /// URL path under which rooms live: <prefix>/<room>. Use / behind a proxy that strips it.
     #[arg(long, env = "MULTIPLAYER_PATH_PREFIX", default_value = DEFAULT_PREFIX)]
@@ -54,6 +55,10 @@ pub struct ServeArgs {
     /// Interval of the gateway's presence heartbeat (keeps lone clients connected).
     #[arg(long, env = "MULTIPLAYER_KEEPALIVE", default_value = "10s")]
     pub keepalive: String,
+    /// Close a connection that sent nothing for this long (a peer that vanished without
+    /// closing). The stock client renews its presence every 15 s; keep this above 30s.
+    #[arg(long, env = "MULTIPLAYER_IDLE_TIMEOUT", default_value = "45s")]
+    pub idle_timeout: String,
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +111,7 @@ fn raw_settings(a: Box<ServeArgs>) -> RawSettings {
         unload_grace: a.unload_grace,
         lock_ttl: a.lock_ttl,
         keepalive: a.keepalive,
+        idle_timeout: a.idle_timeout,
     }
 }
 

@@ -3,6 +3,8 @@
 
 use axum::body::Bytes;
 use futures_util::future::BoxFuture;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Identifies one gateway process, so that it can ignore its own messages.
@@ -68,7 +70,63 @@ pub enum BackplaneEvent {
     Resync,
 }
 
-pub type Inbox = mpsc::UnboundedSender<BackplaneEvent>;
+/// Where the backplane delivers a room's messages: a bounded queue. A message that finds it full
+/// is dropped and the room is told to resync from storage instead (every update reaches storage
+/// before it is published, and presence is renewed by its clients), so a room that falls behind
+/// costs a reload, never unbounded memory.
+#[derive(Clone, Debug)]
+pub struct Inbox {
+    tx: mpsc::Sender<BackplaneEvent>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// The room's end of its [`Inbox`].
+#[derive(Debug)]
+pub struct InboxReceiver {
+    rx: mpsc::Receiver<BackplaneEvent>,
+    lagged: Arc<AtomicBool>,
+    held: Option<BackplaneEvent>,
+}
+
+pub fn inbox(capacity: usize) -> (Inbox, InboxReceiver) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let lagged = Arc::new(AtomicBool::new(false));
+    (
+        Inbox {
+            tx,
+            lagged: lagged.clone(),
+        },
+        InboxReceiver {
+            rx,
+            lagged,
+            held: None,
+        },
+    )
+}
+
+impl Inbox {
+    /// Never waits: a full queue turns into a resync.
+    pub fn deliver(&self, ev: BackplaneEvent) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(ev) {
+            self.lagged.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl InboxReceiver {
+    pub async fn recv(&mut self) -> Option<BackplaneEvent> {
+        if let Some(ev) = self.held.take() {
+            return Some(ev);
+        }
+        let ev = self.rx.recv().await?;
+        if self.lagged.swap(false, Ordering::AcqRel) {
+            // Something was dropped: read storage first, then carry on with the queue.
+            self.held = Some(ev);
+            return Some(BackplaneEvent::Resync);
+        }
+        Some(ev)
+    }
+}
 
 pub trait Backplane: Send + Sync {
     /// Deliver the room's messages to `inbox`. A later subscription of the same room (a newer
@@ -102,6 +160,23 @@ mod tests {
             };
             assert_eq!(Envelope::decode(&e.encode()), Some(e));
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_turns_into_a_resync() {
+        let (inbox, mut rx) = inbox(2);
+        for i in 0..100u8 {
+            inbox.deliver(BackplaneEvent::Message(Bytes::from(vec![i])));
+        }
+        let mut got = Vec::new();
+        while let Ok(Some(ev)) =
+            tokio::time::timeout(std::time::Duration::from_millis(50), rx.recv()).await
+        {
+            got.push(ev);
+        }
+        assert!(matches!(got[0], BackplaneEvent::Resync), "{got:?}");
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(matches!(&got[1], BackplaneEvent::Message(b) if b[..] == [0]));
     }
 
     proptest! {

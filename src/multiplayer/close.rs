@@ -62,3 +62,14 @@ pub const PROTOCOL_ERROR: Close = Close {
     code: 1002,
     reason: "protocol error",
 };
+/// Transient: nothing arrived for `--idle-timeout` (the peer is probably gone), or the peer
+/// stopped reading what we send.
+pub const IDLE: Close = Close {
+    code: 1001,
+    reason: "connection idle for too long",
+};
+/// Transient: the peer did not take a frame within the write timeout.
+pub const STUCK: Close = Close {
+    code: 1013,
+    reason: "not reading, resync",
+};

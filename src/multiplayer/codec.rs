@@ -5,6 +5,7 @@
 //! validated with `yrs`' decoders. Decoding never panics: `yrs` has debug assertions on client ids
 //! that attacker-controlled bytes can trip, so the pure decoding step runs under `catch_unwind`.
 
+use crate::multiplayer::payload_check;
 use axum::body::Bytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use yrs::encoding::read::{Cursor, Read};
@@ -78,6 +79,8 @@ pub fn decode_frame(frame: &[u8]) -> Result<Inbound, DecodeError> {
                 .map_err(|_| DecodeError::Malformed("sync payload"))?;
             match sub {
                 s if s == u64::from(MSG_SYNC_STEP_1) => {
+                    payload_check::state_vector(payload)
+                        .map_err(|_| DecodeError::Malformed("state vector"))?;
                     let sv = guarded(|| StateVector::decode_v1(payload))
                         .ok_or(DecodeError::Malformed("state vector"))?;
                     Inbound::SyncStep1(sv)
@@ -91,6 +94,8 @@ pub fn decode_frame(frame: &[u8]) -> Result<Inbound, DecodeError> {
             let payload = cur
                 .read_buf()
                 .map_err(|_| DecodeError::Malformed("awareness payload"))?;
+            payload_check::awareness(payload)
+                .map_err(|_| DecodeError::Malformed("awareness update"))?;
             let update = guarded(|| AwarenessUpdate::decode_v1(payload))
                 .ok_or(DecodeError::Malformed("awareness update"))?;
             if update.clients.keys().any(|id| id.get() >= MAX_CLIENT_ID) {
@@ -118,6 +123,7 @@ pub fn decode_frame(frame: &[u8]) -> Result<Inbound, DecodeError> {
 pub const MAX_CLIENT_ID: u64 = 1 << 53;
 
 fn decode_update(payload: &[u8]) -> Result<DocUpdate, DecodeError> {
+    payload_check::update_v1(payload).map_err(|_| DecodeError::Malformed("document update"))?;
     let decoded =
         guarded(|| Update::decode_v1(payload)).ok_or(DecodeError::Malformed("document update"))?;
     Ok(DocUpdate {
@@ -263,8 +269,54 @@ mod tests {
         assert!(decode_frame(&awareness(&p)).is_err());
     }
 
+    #[test]
+    fn declared_counts_beyond_the_frame_are_refused() {
+        // Each of these frames is 8 bytes or less and declares millions of entries.
+        let frames: [&[u8]; 4] = [
+            &[0, 0, 4, 0xff, 0xff, 0xff, 0x0f, 0], // SyncStep1: state vector count
+            &[0, 2, 4, 0xff, 0xff, 0xff, 0x0f],    // Update: clients count
+            &[0, 2, 5, 1, 0xff, 0xff, 0xff, 0x0f], // Update: blocks count
+            &[1, 5, 0xff, 0xff, 0xff, 0x0f, 0],    // awareness: clients count
+        ];
+        for f in frames {
+            assert!(
+                matches!(decode_frame(f), Err(DecodeError::Malformed(_))),
+                "{f:?} was accepted"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any frame whose leading count exceeds the bytes after it is refused.
+        #[test]
+        fn oversized_counts_never_decode(kind in 0u8..3, n in 1u64..(1 << 40),
+                tail in proptest::collection::vec(any::<u8>(), 0..16)) {
+            prop_assume!(n > tail.len() as u64);
+            let mut payload = Vec::new();
+            payload.write_var(n);
+            payload.extend_from_slice(&tail);
+            let mut f = Vec::new();
+            match kind {
+                0 => { f.write_var(0u8); f.write_var(0u8); }
+                1 => { f.write_var(0u8); f.write_var(2u8); }
+                _ => f.write_var(1u8),
+            }
+            f.write_buf(&payload);
+            prop_assert!(decode_frame(&f).is_err());
+        }
+
+        #[test]
+        fn real_updates_with_deletions_pass_the_check(s in "[a-z ]{0,64}", del in 0u32..8) {
+            let doc = Doc::with_client_id(5);
+            let t = doc.get_or_insert_text("t");
+            t.push(&mut doc.transact_mut(), &s);
+            let len = t.len(&doc.transact());
+            t.remove_range(&mut doc.transact_mut(), 0, del.min(len));
+            let u = doc.transact().encode_state_as_update_v1(&StateVector::default());
+            prop_assert!(decode_frame(&sync_update(&u)).is_ok());
+        }
 
         #[test]
         fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

@@ -32,6 +32,7 @@ pub struct RawSettings {
     pub unload_grace: String,
     pub lock_ttl: String,
     pub keepalive: String,
+    pub idle_timeout: String,
 }
 
 /// The per-workspace signing secret. Never printed: `Debug` is redacted.
@@ -68,6 +69,8 @@ pub struct GatewayConfig {
     pub unload_grace: Duration,
     pub lock_ttl: Duration,
     pub keepalive: Duration,
+    /// A connection with no inbound frame for this long is closed (its peer is gone).
+    pub idle_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -110,6 +113,12 @@ impl GatewayConfig {
                     .hint("the stock client drops a connection silent for 30 s; default 10s"),
             );
         }
+        let idle_timeout = parse_duration("--idle-timeout", &raw.idle_timeout)?;
+        if idle_timeout < Duration::from_secs(1) {
+            return Err(Error::bad_input("--idle-timeout is below 1s").hint(
+                "the stock client renews its presence every 15 s: keep it above 30s; default 45s",
+            ));
+        }
         Ok(GatewayConfig {
             listen,
             workspace,
@@ -123,6 +132,7 @@ impl GatewayConfig {
             unload_grace,
             lock_ttl,
             keepalive,
+            idle_timeout,
         })
     }
 

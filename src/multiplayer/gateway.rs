@@ -11,6 +11,7 @@ use crate::multiplayer::persistence::{DocStore, RedisDocStore};
 use crate::multiplayer::redis_backplane::RedisBackplane;
 use crate::multiplayer::redis_link::{Keys, RedisLink};
 use crate::multiplayer::registry::Registry;
+use crate::multiplayer::slots::ConnectionSlots;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,7 @@ pub struct Gateway {
     /// Flips to true on SIGTERM/SIGINT.
     pub shutdown: watch::Sender<bool>,
     pub next_session: AtomicU64,
+    pub slots: ConnectionSlots,
 }
 
 impl Gateway {
@@ -100,10 +102,11 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
         link,
         metrics,
         id,
-        config,
         rooms: Registry::default(),
         shutdown,
         next_session: AtomicU64::new(1),
+        slots: ConnectionSlots::new(config.max_connections),
+        config,
     });
     let app = http::router(gw.clone());
     let stop = gw.clone();

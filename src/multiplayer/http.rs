@@ -4,10 +4,11 @@
 use crate::multiplayer::backplane::{Envelope, Signal};
 use crate::multiplayer::close::{self, Close};
 use crate::multiplayer::gateway::Gateway;
-use crate::multiplayer::locks::{valid_owner, valid_path};
+use crate::multiplayer::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
 use crate::multiplayer::metrics::inc;
 use crate::multiplayer::room_path::{local_path, room_from_path};
 use crate::multiplayer::session;
+use crate::multiplayer::slots::Slot;
 use crate::multiplayer::token::{self, Claims, TokenError};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
@@ -15,7 +16,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,16 +48,17 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         if gw.stopping() {
             return busy("the gateway is stopping");
         }
-        if gw.metrics.active_sessions.load(Ordering::Relaxed) as usize >= gw.config.max_connections
-        {
+        // Taken before the handshake, so a burst cannot pass the limit while earlier
+        // connections are still starting; freed when the session ends or the upgrade fails.
+        let Some(slot) = gw.slots.try_take() else {
             inc(&gw.metrics.rejected_busy);
             return busy("the gateway is at its connection limit");
-        }
+        };
         let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
             Ok(ws) => ws,
             Err(rejection) => return rejection.into_response(),
         };
-        return upgrade_room(gw, ws, room, &query);
+        return upgrade_room(gw, ws, room, &query, slot);
     }
     let query = query_params(parts.uri.query());
     let path = local_path(parts.uri.path(), &gw.config.path_prefix).to_string();
@@ -81,6 +82,7 @@ fn upgrade_room(
     ws: WebSocketUpgrade,
     room: Result<String, ()>,
     query: &HashMap<String, String>,
+    slot: Slot,
 ) -> Response {
     let offered: Vec<String> = ws
         .requested_protocols()
@@ -119,10 +121,16 @@ fn upgrade_room(
         }
     }
     match verdict {
-        Ok((room, claims)) => ws.on_upgrade(move |socket| session::run(socket, gw, room, claims)),
+        Ok((room, claims)) => ws.on_upgrade(move |socket| async move {
+            session::run(socket, gw, room, claims).await;
+            drop(slot);
+        }),
         Err(why) => {
             inc(&gw.metrics.rejected_bad_token);
-            ws.on_upgrade(move |socket| session::refuse(socket, why))
+            ws.on_upgrade(move |socket| async move {
+                session::refuse(socket, why).await;
+                drop(slot);
+            })
         }
     }
 }
@@ -141,8 +149,9 @@ async fn readyz(gw: &Gateway) -> Response {
     }
 }
 
-/// `GET /locks?room=R` lists; `POST /locks?room=R&path=P[&owner=O][&ttl=30s]` takes or renews;
-/// `DELETE /locks?room=R&path=P[&owner=O]` releases. Token as `Authorization: Bearer` or `?token=`.
+/// `GET /locks?room=R` lists; `POST /locks?room=R&path=P[&ttl=30s]` takes or renews;
+/// `DELETE /locks?room=R&path=P` releases, as `http:<token subject>`. Token as
+/// `Authorization: Bearer` or `?token=`.
 async fn locks_api(
     gw: &Gateway,
     method: &Method,
@@ -199,15 +208,27 @@ async fn locks_api(
             "give a lock path: &path=<file path> (no control characters, up to 1 KiB)",
         );
     };
-    let owner = q
-        .get("owner")
-        .cloned()
-        .or(claims.sub.clone())
-        .unwrap_or_else(|| "http".to_string());
+    // The owner is who the token names: a caller cannot act for another holder, and never for
+    // an editor (whose locks follow its presence).
+    let Some(sub) = claims.sub.as_deref().filter(|s| !s.is_empty()) else {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "this token names no holder: mint one with `appgear multiplayer token --subject <name>`",
+        );
+    };
+    let owner = http_owner(sub);
+    if let Some(asked) = q.get("owner") {
+        if asked.starts_with(EDITOR_OWNER_PREFIX) || (asked != sub && *asked != owner) {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                &format!("this token acts as {owner:?} only; leave out &owner="),
+            );
+        }
+    }
     if !valid_owner(&owner) {
         return json_error(
             StatusCode::BAD_REQUEST,
-            "owner must be 1-256 printable characters",
+            "the token's subject must be 1-250 printable characters",
         );
     }
     let result = if *method == Method::POST {

@@ -2,7 +2,7 @@
 //! released by compare-and-delete) plus a fencing token (`INCR`) handed out with each grant.
 //!
 //! An owner is a string: `yjs:<clientID>` for an editor that asked through its awareness state,
-//! or whatever an HTTP caller names itself. The lease value is `<fencing>|<owner>`.
+//! or `http:<token subject>` for an HTTP caller. The lease value is `<fencing>|<owner>`.
 
 use crate::multiplayer::redis_link::{Keys, RedisLink};
 use serde::Serialize;
@@ -46,8 +46,16 @@ pub fn valid_owner(o: &str) -> bool {
 }
 
 /// The owner name of an editor client.
+/// Owners of editor locks start with this; no HTTP caller may use it.
+pub const EDITOR_OWNER_PREFIX: &str = "yjs:";
+
 pub fn editor_owner(client_id: u64) -> String {
-    format!("yjs:{client_id}")
+    format!("{EDITOR_OWNER_PREFIX}{client_id}")
+}
+
+/// The owner an HTTP caller acts as: the subject of its token.
+pub fn http_owner(subject: &str) -> String {
+    format!("http:{subject}")
 }
 
 /// The lock paths an awareness state asks for. Invalid entries are skipped; a state that is
@@ -91,6 +99,7 @@ if v then
   local f, o = string.match(v, '^(%d+)|(.*)$')
   if o == ARGV[1] then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    redis.call('SADD', KEYS[3], ARGV[3])
     return {1, f, o, tonumber(ARGV[2])}
   end
   return {0, f or '0', o or '', redis.call('PTTL', KEYS[1])}
@@ -99,6 +108,18 @@ local f = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], f .. '|' .. ARGV[1], 'NX', 'PX', ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 return {1, tostring(f), ARGV[1], tonumber(ARGV[2])}
+"#;
+
+/// Drop paths from a room's index whose lease is gone, checked at the moment of removal: a
+/// path re-locked since the caller looked stays listed. KEYS: index, then one lease per path in
+/// ARGV.
+const FORGET_EXPIRED: &str = r#"
+for i, path in ipairs(ARGV) do
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    redis.call('SREM', KEYS[1], path)
+  end
+end
+return 0
 "#;
 
 /// Delete only if we hold it.
@@ -209,13 +230,13 @@ impl LockStore {
             }
         }
         if !gone.is_empty() {
-            // A path re-locked between our read and this SREM would vanish from the index until
-            // its next grant re-adds it; grants re-add on every renewal, so that heals itself.
-            let _: redis::RedisResult<i64> = redis::cmd("SREM")
-                .arg(&index)
-                .arg(&gone)
-                .query_async(&mut c)
-                .await;
+            let script = redis::Script::new(FORGET_EXPIRED);
+            let mut call = script.prepare_invoke();
+            call.key(&index);
+            for p in &gone {
+                call.key(self.keys.lock(room, p)).arg(p);
+            }
+            let _: redis::RedisResult<i64> = call.invoke_async(&mut c).await;
         }
         out.sort();
         Ok(out)

@@ -13,6 +13,7 @@ pub mod http;
 pub mod locks;
 pub mod log;
 pub mod metrics;
+pub mod payload_check;
 pub mod persistence;
 pub mod redis_backplane;
 pub mod redis_link;
@@ -21,6 +22,7 @@ pub mod room;
 pub mod room_locks;
 pub mod room_path;
 pub mod session;
+pub mod slots;
 pub mod token;
 
 pub use config::{GatewayConfig, RawSettings};

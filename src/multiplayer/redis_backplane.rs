@@ -53,7 +53,7 @@ impl RedisBackplane {
                     .get(msg.get_channel_name())
                     .map(|(_, inbox)| inbox.clone());
                 if let Some(inbox) = inbox {
-                    let _ = inbox.send(BackplaneEvent::Message(Bytes::copy_from_slice(
+                    inbox.deliver(BackplaneEvent::Message(Bytes::copy_from_slice(
                         msg.get_payload_bytes(),
                     )));
                 }
@@ -78,19 +78,22 @@ impl RedisBackplane {
                 .map(|(_, i)| i.clone())
                 .collect();
             for inbox in inboxes {
-                let _ = inbox.send(BackplaneEvent::Resync);
+                inbox.deliver(BackplaneEvent::Resync);
             }
         }
     }
 
     async fn resubscribe(&self) -> redis::RedisResult<redis::aio::PubSubStream> {
+        // Held throughout, so that no room subscribes between our reading the routes and the
+        // new sink being in place.
+        let mut slot = self.sink.lock().await;
         let pubsub = self.link.client().get_async_pubsub().await?;
         let (mut sink, stream) = pubsub.split();
         let channels: Vec<String> = lock(&self.routes).keys().cloned().collect();
         for c in channels {
             sink.subscribe(c).await?;
         }
-        *self.sink.lock().await = Some(sink);
+        *slot = Some(sink);
         Ok(stream)
     }
 }
@@ -101,6 +104,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Backplane for RedisBackplane {
+    // Route changes and (UN)SUBSCRIBE happen under the sink's lock, so a reloading room's new
+    // SUBSCRIBE can never be overtaken by its old generation's UNSUBSCRIBE of the same channel.
     fn subscribe<'a>(
         &'a self,
         room: &'a str,
@@ -109,9 +114,9 @@ impl Backplane for RedisBackplane {
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let channel = self.keys.channel(room);
+            let mut sink = self.sink.lock().await;
             lock(&self.routes).insert(channel.clone(), (generation, inbox));
-            let sink = self.sink.lock().await.clone();
-            let Some(mut sink) = sink else {
+            let Some(sink) = sink.as_mut() else {
                 return Err("the Redis subscriber is reconnecting".to_string());
             };
             sink.subscribe(channel).await.map_err(|e| {
@@ -124,6 +129,7 @@ impl Backplane for RedisBackplane {
     fn unsubscribe<'a>(&'a self, room: &'a str, generation: u64) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let channel = self.keys.channel(room);
+            let mut sink = self.sink.lock().await;
             let removed = {
                 let mut routes = lock(&self.routes);
                 match routes.get(&channel) {
@@ -132,8 +138,7 @@ impl Backplane for RedisBackplane {
                 }
             };
             if removed {
-                let sink = self.sink.lock().await.clone();
-                if let Some(mut sink) = sink {
+                if let Some(sink) = sink.as_mut() {
                     let _ = sink.unsubscribe(channel).await;
                 }
             }

@@ -10,7 +10,7 @@ use crate::multiplayer::locks::{requested_paths, LockInfo};
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::persistence::apply_stored;
-use crate::multiplayer::room_locks::{LockCmd, LockKeeper};
+use crate::multiplayer::room_locks::{lock_requests, LockKeeper, LockRequests};
 use axum::body::Bytes;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -26,6 +26,11 @@ use yrs::{Doc, ReadTxn, Transact};
 const COMPACT_FLOOR_BYTES: usize = 256 * 1024;
 /// Remote presence not refreshed for this long belongs to a client that is gone.
 const AWARENESS_STALE_MS: u64 = 35_000;
+/// Messages from other replicas waiting for the room; beyond this the room resyncs from storage.
+const BACKPLANE_QUEUE: usize = 1024;
+/// Messages waiting for the room's publisher. Document updates wait for room here (the room
+/// slows down rather than dropping one); presence that finds it full is dropped and counted.
+const PUBLISH_QUEUE: usize = 1024;
 
 /// How a room reaches one session's connection.
 #[derive(Clone, Debug)]
@@ -65,7 +70,7 @@ struct Room {
     gw: Arc<Gateway>,
     awareness: Awareness,
     sessions: HashMap<u64, SessionState>,
-    locks: mpsc::UnboundedSender<LockCmd>,
+    locks: LockRequests,
     lock_table: Vec<LockInfo>,
     /// Which session announced each local client id.
     presence_owner: HashMap<u64, u64>,
@@ -73,6 +78,12 @@ struct Room {
     remote_presence: HashSet<u64>,
     /// Lock paths last asked for, per editor client id.
     lock_wishes: HashMap<u64, BTreeSet<String>>,
+    /// Client ids whose session closed → the first session id that may bring them back.
+    departed: HashMap<u64, u64>,
+    /// How far a returning client's awareness clocks are moved up (see `on_client_awareness`).
+    clock_shift: HashMap<u64, u32>,
+    /// To the room's one publisher task, so that other replicas get messages in our order.
+    outbox: mpsc::Sender<Bytes>,
     log_bytes: usize,
     snapshot_bytes: usize,
     unload_at: Option<Instant>,
@@ -82,7 +93,10 @@ struct Room {
 enum Exit {
     Idle,
     Shutdown(oneshot::Sender<()>),
-    Broken,
+    /// The document in memory can no longer be trusted (it holds an edit storage refused, or
+    /// the CRDT failed): every session is closed with this transient code, reconnects to a
+    /// room reloaded from storage, and resends what storage lacks.
+    Broken(Close),
 }
 
 pub async fn run(
@@ -92,8 +106,10 @@ pub async fn run(
     mut cmds: mpsc::Receiver<RoomCmd>,
 ) {
     let _loaded = GaugeGuard::new(&gw.metrics.loaded_documents);
-    let (bp_tx, mut bp_rx) = mpsc::unbounded_channel();
-    let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx).await {
+    let (bp_tx, mut bp_rx) = crate::multiplayer::backplane::inbox(BACKPLANE_QUEUE);
+    let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
+    tokio::spawn(publisher(gw.clone(), name.clone(), outbox_rx));
+    let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx, outbox).await {
         Ok(r) => r,
         Err(e) => {
             log::warn(format!("room {name:?}: cannot load: {e}"));
@@ -109,8 +125,8 @@ pub async fn run(
         }
     };
     let (table_tx, mut table_rx) = mpsc::channel(4);
-    let (lock_tx, lock_rx) = mpsc::unbounded_channel();
-    room.locks = lock_tx;
+    let (lock_requests, lock_inbox) = lock_requests();
+    room.locks = lock_requests;
     tokio::spawn(
         LockKeeper {
             room: name.clone(),
@@ -119,7 +135,7 @@ pub async fn run(
             backplane: gw.backplane.clone(),
             origin: gw.id,
         }
-        .run(lock_rx, table_tx),
+        .run(lock_inbox, table_tx),
     );
     let mut keepalive = tokio::time::interval(gw.config.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -128,7 +144,7 @@ pub async fn run(
         tokio::select! {
             cmd = cmds.recv() => match cmd {
                 Some(RoomCmd::Shutdown { done }) => break Exit::Shutdown(done),
-                Some(cmd) => if !room.handle(cmd).await { break Exit::Broken },
+                Some(cmd) => if let Err(why) = room.handle(cmd).await { break Exit::Broken(why) },
                 None => break Exit::Idle,
             },
             Some(ev) = bp_rx.recv() => room.on_backplane(ev).await,
@@ -148,15 +164,27 @@ pub async fn run(
             let _ = done.send(());
         }
     }
-    if let Exit::Broken = exit {
+    if let Exit::Broken(why) = exit {
         for s in room.sessions.values() {
-            let _ = s.link.control.send(close::RESYNC);
+            let _ = s.link.control.send(why);
         }
     }
     room.flush().await;
     gw.backplane.unsubscribe(&name, generation).await;
     if let Exit::Shutdown(done) = exit {
         let _ = done.send(());
+    }
+}
+
+/// Publish a room's messages one at a time, in the order the room produced them: an update that
+/// depends on an earlier one must not overtake it (a replica would hold it back as pending).
+async fn publisher(gw: Arc<Gateway>, name: String, mut outbox: mpsc::Receiver<Bytes>) {
+    while let Some(msg) = outbox.recv().await {
+        if let Err(e) = gw.backplane.publish(&name, msg).await {
+            log::warn(format!(
+                "room {name:?}: cannot publish to other replicas: {e}"
+            ));
+        }
     }
 }
 
@@ -173,6 +201,7 @@ impl Room {
         name: String,
         generation: u64,
         inbox: crate::multiplayer::backplane::Inbox,
+        outbox: mpsc::Sender<Bytes>,
     ) -> Result<Room, String> {
         // Subscribe first: an update published while we read storage is then delivered later
         // rather than lost (applying it twice is harmless).
@@ -186,9 +215,12 @@ impl Room {
             gw,
             awareness: Awareness::new(doc),
             sessions: HashMap::new(),
-            locks: mpsc::unbounded_channel().0,
+            locks: LockRequests::default(),
             lock_table: Vec::new(),
             lock_wishes: HashMap::new(),
+            departed: HashMap::new(),
+            clock_shift: HashMap::new(),
+            outbox,
             presence_owner: HashMap::new(),
             remote_presence: HashSet::new(),
             log_bytes: 0,
@@ -198,15 +230,15 @@ impl Room {
         Ok(room)
     }
 
-    /// Returns false when the document can no longer be trusted and the room must stop.
-    async fn handle(&mut self, cmd: RoomCmd) -> bool {
+    /// An error when the document can no longer be trusted and the room must reload.
+    async fn handle(&mut self, cmd: RoomCmd) -> Result<(), Close> {
         match cmd {
             RoomCmd::Join { session, ack } => self.join(session, ack),
             RoomCmd::Leave { session } => self.leave(session),
             RoomCmd::Message { session, msg } => return self.on_message(session, msg).await,
             RoomCmd::Shutdown { .. } => {}
         }
-        true
+        Ok(())
     }
 
     fn join(&mut self, link: SessionLink, ack: oneshot::Sender<Result<(), String>>) {
@@ -240,33 +272,48 @@ impl Room {
         }
     }
 
-    /// Remove presence of clients whose connection is gone, here and on other replicas.
+    /// Remove presence of clients whose connection is gone, here and on other replicas. The
+    /// removal keeps the client's clock (as y-protocols does for a remote client): a client
+    /// that reconnects announces itself again at that same clock, see [`Room::on_client_awareness`].
     fn forget_clients(&mut self, ids: HashSet<u64>) {
         if ids.is_empty() {
             return;
         }
         let ids: Vec<u64> = ids.into_iter().collect();
+        let next_session = self.gw.next_session.load(Ordering::Relaxed);
+        let mut removal = AwarenessUpdate {
+            clients: HashMap::new(),
+        };
         for id in &ids {
-            self.awareness.remove_state(yrs::block::ClientID::new(*id));
+            let client = yrs::block::ClientID::new(*id);
+            if let Some((clock, _)) = self.awareness.meta(client) {
+                removal.clients.insert(
+                    client,
+                    yrs::sync::awareness::AwarenessUpdateEntry {
+                        clock,
+                        json: "null".into(),
+                    },
+                );
+            }
             self.lock_wishes.remove(id);
             self.presence_owner.remove(id);
+            self.departed.insert(*id, next_session);
         }
-        let _ = self.locks.send(LockCmd::Forget {
-            client_ids: ids.clone(),
-        });
-        let clients = ids.iter().map(|id| yrs::block::ClientID::new(*id));
-        if let Ok(update) = self.awareness.update_with_clients(clients) {
-            use yrs::updates::encoder::Encode;
-            let payload = Bytes::from(update.encode_v1());
-            self.broadcast(codec::awareness(&payload), None);
-            self.publish(Signal::Awareness(payload));
+        self.locks.forget(&ids);
+        if removal.clients.is_empty() {
+            return;
         }
+        use yrs::updates::encoder::Encode;
+        let payload = Bytes::from(removal.encode_v1());
+        let _ = self.awareness.apply_update(removal);
+        self.broadcast(codec::awareness(&payload), None);
+        self.publish(Signal::Awareness(payload));
     }
 
-    async fn on_message(&mut self, id: u64, msg: Inbound) -> bool {
+    async fn on_message(&mut self, id: u64, msg: Inbound) -> Result<(), Close> {
         inc(&self.gw.metrics.messages_received);
         let Some(read_only) = self.sessions.get(&id).map(|s| s.link.read_only) else {
-            return true;
+            return Ok(());
         };
         match msg {
             Inbound::SyncStep1(sv) => {
@@ -280,7 +327,7 @@ impl Room {
             Inbound::SyncStep2(u) | Inbound::Update(u) => {
                 if read_only {
                     inc(&self.gw.metrics.dropped_readonly_writes);
-                    return true;
+                    return Ok(());
                 }
                 return self.on_client_update(id, u).await;
             }
@@ -294,39 +341,55 @@ impl Room {
             }
             Inbound::Ignored(_) => {}
         }
-        true
+        Ok(())
     }
 
     /// Apply, persist, then relay: an edit is relayed only once Redis has it.
-    async fn on_client_update(&mut self, id: u64, u: DocUpdate) -> bool {
+    async fn on_client_update(&mut self, id: u64, u: DocUpdate) -> Result<(), Close> {
         if u.decoded.is_empty() {
-            return true;
+            return Ok(());
         }
-        match self.apply(u.decoded) {
-            Applied::Changed => {}
-            Applied::Nothing => return true,
+        // Updates from other replicas may be held back waiting for this one; if so, what it
+        // lets in goes to every session below (the raw bytes alone would not carry it).
+        let held = {
+            let txn = self.awareness.doc().transact();
+            txn.has_missing_updates().then(|| txn.state_vector())
+        };
+        let applied = self.apply(u.decoded);
+        match applied {
+            Applied::Integrated | Applied::Pending => {}
+            Applied::Nothing => return Ok(()),
             Applied::Rejected => {
                 inc(&self.gw.metrics.malformed_frames);
                 self.close_session(id, close::BAD_DATA);
-                return true;
+                return Ok(());
             }
-            Applied::Broken => return false,
+            Applied::Broken => return Err(close::RESYNC),
         }
         if let Err(e) = self.gw.store.append(&self.name, &u.raw).await {
             inc(&self.gw.metrics.redis_errors);
             log::warn(format!(
-                "room {:?}: cannot persist an update: {e}",
+                "room {:?}: cannot persist an update: {e}; reloading the room",
                 self.name
             ));
-            // The client keeps its edit and sends it again after reconnecting.
-            self.close_session(id, close::STORAGE_UNAVAILABLE);
-            return true;
+            // The edit is in memory but not in storage, and our state vector now claims it: a
+            // client told "we have it" would never send it again. Drop the document instead;
+            // every client reconnects to a room loaded from storage and resends what it lacks.
+            return Err(close::STORAGE_UNAVAILABLE);
         }
         self.log_bytes += u.raw.len();
         self.broadcast(codec::sync_update(&u.raw), Some(id));
-        self.publish(Signal::Update(u.raw));
+        if let (Some(sv), Applied::Integrated) = (held, applied) {
+            let diff = self
+                .awareness
+                .doc()
+                .transact()
+                .encode_state_as_update_v1(&sv);
+            self.broadcast(codec::sync_update(&diff), None);
+        }
+        self.publish_update(u.raw).await;
         self.maybe_compact();
-        true
+        Ok(())
     }
 
     fn apply(&mut self, update: yrs::Update) -> Applied {
@@ -354,58 +417,87 @@ impl Room {
                 Applied::Broken
             }
             Ok(Err(_)) => Applied::Rejected,
-            Ok(Ok(())) if fired.load(Ordering::Relaxed) || extends => Applied::Changed,
+            Ok(Ok(())) if fired.load(Ordering::Relaxed) => Applied::Integrated,
+            Ok(Ok(())) if extends => Applied::Pending,
             Ok(Ok(())) => Applied::Nothing,
         }
     }
 
     /// Clients echo every presence change they hear back to the server (the stock client does),
-    /// so a connection may send entries of other clients. Each client id belongs to the
-    /// connection that announced it first; only the owner's entries move ownership or locks, and
-    /// an echo that brings nothing newer is not relayed again.
+    /// so a connection may send entries of other clients. Each client id belongs to the session
+    /// that announced it first, until that session closes: entries of a client id from any
+    /// other session are dropped, so no connection can take over or remove another's presence
+    /// (and with it its locks). Only entries that bring something newer are applied and relayed.
     fn on_client_awareness(
         &mut self,
         id: u64,
         read_only: bool,
         raw: Bytes,
-        mut update: AwarenessUpdate,
+        update: AwarenessUpdate,
     ) {
         let me = self.awareness.client_id();
-        update.clients.remove(&me);
+        let mut accepted = AwarenessUpdate {
+            clients: HashMap::new(),
+        };
+        // Whether what we relay differs from what the client sent.
+        let mut rewritten = false;
         let mut wishes = Vec::new();
-        let mut newer = false;
-        for (client, entry) in &update.clients {
+        for (client, mut entry) in update.clients {
             let cid = client.get();
-            // As in y-protocols: a higher clock wins, and so does a removal at the same clock
-            // (the stock client says goodbye that way when it disconnects).
-            let is_null = entry.json.as_ref() == "null";
-            let is_newer = self.awareness.meta(*client).is_none_or(|(clock, _)| {
-                entry.clock > clock
-                    || (entry.clock == clock
-                        && is_null
-                        && self
-                            .awareness
-                            .state::<serde::de::IgnoredAny>(*client)
-                            .is_some())
-            });
-            newer |= is_newer;
-            let owner = self.presence_owner.get(&cid).copied();
-            let owned = match owner {
-                Some(s) => s == id || is_newer,
-                None => is_newer || !self.remote_presence.contains(&cid),
+            // A client known through another replica moves here (its replica died, it
+            // reconnected to us) once it says something newer than what that replica said.
+            let from_elsewhere = self.remote_presence.contains(&cid);
+            let mine = match self.presence_owner.get(&cid) {
+                Some(owner) => *owner == id,
+                None => client != me,
             };
-            if !owned {
+            if !mine {
+                rewritten = true;
                 continue;
             }
-            if let Some(prev) = owner.filter(|s| *s != id) {
-                if let Some(p) = self.sessions.get_mut(&prev) {
-                    p.client_ids.remove(&cid);
-                }
+            let is_null = entry.json.as_ref() == "null";
+            // A client that came back after we recorded its removal shows itself at the clock of
+            // that removal; we and its peers need a higher one, so its clocks are shifted by one
+            // for every such return (and stay shifted while the room is loaded).
+            let shift = self.clock_shift.get(&cid).copied().unwrap_or(0);
+            entry.clock = entry.clock.saturating_add(shift);
+            rewritten |= shift != 0;
+            let (stored_clock, has_state) = match self.awareness.meta(client) {
+                Some((clock, _)) => (
+                    Some(clock),
+                    self.awareness
+                        .state::<serde::de::IgnoredAny>(client)
+                        .is_some(),
+                ),
+                None => (None, false),
+            };
+            let returning = !is_null
+                && !has_state
+                && stored_clock == Some(entry.clock)
+                && self.departed.get(&cid).is_some_and(|first| id >= *first);
+            if returning {
+                self.clock_shift.insert(cid, shift + 1);
+                entry.clock = entry.clock.saturating_add(1);
+                rewritten = true;
             }
-            self.remote_presence.remove(&cid);
+            // As in y-protocols: a higher clock wins, and so does a removal at the same clock
+            // (the stock client says goodbye that way when it disconnects).
+            let newer = match stored_clock {
+                None => !is_null,
+                Some(clock) => {
+                    entry.clock > clock || (entry.clock == clock && is_null && has_state)
+                }
+            };
+            if !newer {
+                rewritten = true;
+                continue;
+            }
             let Some(s) = self.sessions.get_mut(&id) else {
                 continue;
             };
+            if from_elsewhere {
+                self.remote_presence.remove(&cid);
+            }
             if is_null {
                 s.client_ids.remove(&cid);
                 self.presence_owner.remove(&cid);
@@ -413,17 +505,26 @@ impl Room {
             } else {
                 s.client_ids.insert(cid);
                 self.presence_owner.insert(cid, id);
+                self.departed.remove(&cid);
+                // A read-only session shows its presence but takes no locks.
                 if !read_only {
                     wishes.push((cid, requested_paths(&entry.json)));
                 }
             }
+            accepted.clients.insert(client, entry);
         }
-        if !newer {
+        if accepted.clients.is_empty() {
             return;
         }
-        let _ = self.awareness.apply_update(update);
-        self.broadcast(codec::awareness(&raw), Some(id));
-        self.publish(Signal::Awareness(raw));
+        let payload = if rewritten {
+            use yrs::updates::encoder::Encode;
+            Bytes::from(accepted.encode_v1())
+        } else {
+            raw
+        };
+        let _ = self.awareness.apply_update(accepted);
+        self.broadcast(codec::awareness(&payload), Some(id));
+        self.publish(Signal::Awareness(payload));
         for (cid, paths) in wishes {
             let prev = self.lock_wishes.get(&cid).cloned().unwrap_or_default();
             if prev != paths {
@@ -432,10 +533,7 @@ impl Room {
                 } else {
                     self.lock_wishes.insert(cid, paths.clone());
                 }
-                let _ = self.locks.send(LockCmd::Desire {
-                    client_id: cid,
-                    paths,
-                });
+                self.locks.desire(cid, paths);
             }
         }
     }
@@ -450,15 +548,24 @@ impl Room {
         };
         match env.signal {
             Signal::LocksChanged => {
-                let _ = self.locks.send(LockCmd::Refresh);
+                self.locks.refresh();
             }
             _ if env.origin == self.gw.id => {}
             Signal::Update(raw) => {
                 let frame = codec::sync_update(&raw);
                 if let Ok(Inbound::Update(u)) = codec::decode_frame(&frame) {
-                    // Another replica persisted it already; apply and relay to our sessions.
-                    if let Applied::Changed = self.apply(u.decoded) {
-                        self.broadcast(frame, None);
+                    // Another replica persisted it already; apply it and pass on what it let
+                    // into the document. That can be more than this message (updates held back
+                    // for a missing dependency that it brings) or nothing (held back itself),
+                    // so send the difference rather than the bytes received.
+                    let sv = self.awareness.doc().transact().state_vector();
+                    if let Applied::Integrated = self.apply(u.decoded) {
+                        let diff = self
+                            .awareness
+                            .doc()
+                            .transact()
+                            .encode_state_as_update_v1(&sv);
+                        self.broadcast(codec::sync_update(&diff), None);
                     }
                 }
             }
@@ -482,6 +589,8 @@ impl Room {
 
     /// The backplane lost messages: read storage again and pass on what we had missed.
     async fn resync(&mut self) {
+        // A lock change may have been among the lost messages.
+        self.locks.refresh();
         let stored = match self.gw.store.load(&self.name).await {
             Ok(s) => s,
             Err(e) => {
@@ -587,23 +696,28 @@ impl Room {
         }
     }
 
-    fn publish(&self, signal: Signal) {
-        let msg = Envelope {
+    fn envelope(&self, signal: Signal) -> Bytes {
+        Envelope {
             origin: self.gw.id,
             signal,
         }
-        .encode();
-        let gw = self.gw.clone();
-        let name = self.name.clone();
-        // Publishing never holds up the room; ordering between replicas does not matter to a
-        // CRDT, and a lost message is repaired by the clients' own sync on reconnect.
-        tokio::spawn(async move {
-            if let Err(e) = gw.backplane.publish(&name, msg).await {
-                log::warn(format!(
-                    "room {name:?}: cannot publish to other replicas: {e}"
-                ));
-            }
-        });
+        .encode()
+    }
+
+    /// A document update is never dropped on its way to other replicas: when the publisher is
+    /// behind, the room waits for it.
+    async fn publish_update(&self, raw: Bytes) {
+        let msg = self.envelope(Signal::Update(raw));
+        let _ = self.outbox.send(msg).await;
+    }
+
+    /// Presence is renewed by every client every 15 s, so when the publisher is far behind an
+    /// entry may be dropped (counted as an overflow) rather than holding up the room.
+    fn publish(&self, signal: Signal) {
+        let msg = self.envelope(signal);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(msg) {
+            inc(&self.gw.metrics.queue_overflows);
+        }
     }
 
     fn send(&mut self, id: u64, frame: Bytes) {
@@ -650,7 +764,10 @@ impl Room {
 }
 
 enum Applied {
-    Changed,
+    /// The document changed.
+    Integrated,
+    /// New to us, but held back until a missing dependency arrives.
+    Pending,
     Nothing,
     Rejected,
     Broken,

@@ -7,19 +7,87 @@ use crate::multiplayer::log;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
-#[derive(Debug)]
-pub enum LockCmd {
+/// What the room asks of its keeper since the keeper last looked. Requests coalesce (only an
+/// editor's latest wish counts), so this stays as small as the room's set of editors however
+/// far the keeper (waiting on Redis) falls behind.
+#[derive(Debug, Default)]
+struct Pending {
     /// Editor `client_id` now wants exactly these paths.
-    Desire {
-        client_id: u64,
-        paths: BTreeSet<String>,
-    },
+    desires: HashMap<u64, BTreeSet<String>>,
     /// These editors left: stop renewing; their leases run out by themselves.
-    Forget { client_ids: Vec<u64> },
+    forgets: HashSet<u64>,
     /// Someone (maybe another replica) took or released a lock.
-    Refresh,
+    refresh: bool,
+    /// The room is gone.
+    closed: bool,
+}
+
+type Shared = Arc<(std::sync::Mutex<Pending>, Notify)>;
+
+/// The room's side: never blocks and never grows beyond one entry per editor.
+#[derive(Debug, Default)]
+pub struct LockRequests(Shared);
+
+/// The keeper's side.
+pub struct LockInbox(Shared);
+
+pub fn lock_requests() -> (LockRequests, LockInbox) {
+    let shared: Shared = Arc::default();
+    (LockRequests(shared.clone()), LockInbox(shared))
+}
+
+fn pending(s: &Shared) -> std::sync::MutexGuard<'_, Pending> {
+    s.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LockRequests {
+    pub fn desire(&self, client_id: u64, paths: BTreeSet<String>) {
+        pending(&self.0).desires.insert(client_id, paths);
+        self.0 .1.notify_one();
+    }
+
+    pub fn forget(&self, client_ids: &[u64]) {
+        let mut p = pending(&self.0);
+        for id in client_ids {
+            // A wish not yet acted on dies with its editor.
+            p.desires.remove(id);
+            p.forgets.insert(*id);
+        }
+        drop(p);
+        self.0 .1.notify_one();
+    }
+
+    pub fn refresh(&self) {
+        pending(&self.0).refresh = true;
+        self.0 .1.notify_one();
+    }
+}
+
+impl Drop for LockRequests {
+    fn drop(&mut self) {
+        pending(&self.0).closed = true;
+        self.0 .1.notify_one();
+    }
+}
+
+impl LockInbox {
+    /// Wait for requests; `None` once the room is gone.
+    async fn next(&self) -> Option<Pending> {
+        loop {
+            {
+                let mut p = pending(&self.0);
+                if p.closed {
+                    return None;
+                }
+                if p.refresh || !p.desires.is_empty() || !p.forgets.is_empty() {
+                    return Some(std::mem::take(&mut *p));
+                }
+            }
+            self.0 .1.notified().await;
+        }
+    }
 }
 
 pub struct LockKeeper {
@@ -32,11 +100,7 @@ pub struct LockKeeper {
 
 impl LockKeeper {
     /// Run until `cmds` closes (the room unloaded). Tables go to `report`.
-    pub async fn run(
-        self,
-        mut cmds: mpsc::UnboundedReceiver<LockCmd>,
-        report: mpsc::Sender<Vec<LockInfo>>,
-    ) {
+    pub async fn run(self, inbox: LockInbox, report: mpsc::Sender<Vec<LockInfo>>) {
         let mut desired: HashMap<u64, BTreeSet<String>> = HashMap::new();
         let mut held: HashSet<(u64, String)> = HashSet::new();
         // Renew well before the lease runs out, even if one renewal is slow.
@@ -45,9 +109,14 @@ impl LockKeeper {
         loop {
             let mut changed = false;
             tokio::select! {
-                cmd = cmds.recv() => match cmd {
-                    None => return,
-                    Some(LockCmd::Desire { client_id, paths }) => {
+                req = inbox.next() => {
+                    let Some(req) = req else { return };
+                    // Forgets first: an editor that left and came back wants its new wish.
+                    for id in req.forgets {
+                        desired.remove(&id);
+                        held.retain(|(c, _)| *c != id);
+                    }
+                    for (client_id, paths) in req.desires {
                         let prev = desired.remove(&client_id).unwrap_or_default();
                         let (acquire, release) = diff(&prev, &paths);
                         let owner = editor_owner(client_id);
@@ -62,13 +131,7 @@ impl LockKeeper {
                             desired.insert(client_id, paths);
                         }
                     }
-                    Some(LockCmd::Forget { client_ids }) => {
-                        for id in client_ids {
-                            desired.remove(&id);
-                            held.retain(|(c, _)| *c != id);
-                        }
-                    }
-                    Some(LockCmd::Refresh) => {
+                    if req.refresh {
                         changed |= self.retry_waiting(&desired, &mut held).await;
                     }
                 },
@@ -131,5 +194,33 @@ impl LockKeeper {
             }
         }
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_coalesce_to_one_entry_per_editor() {
+        let (room, keeper) = lock_requests();
+        for i in 0..10_000 {
+            room.desire(i % 3, BTreeSet::from([format!("f{i}")]));
+        }
+        room.forget(&[2]);
+        room.refresh();
+        let p = keeper.next().await.expect("requests");
+        assert_eq!(
+            p.desires.len(),
+            2,
+            "only the latest wish of editors 0 and 1"
+        );
+        assert_eq!(p.desires[&0], BTreeSet::from(["f9999".to_string()]));
+        assert!(p.forgets.contains(&2) && p.refresh);
+        drop(room);
+        assert!(
+            keeper.next().await.is_none(),
+            "the keeper stops with its room"
+        );
     }
 }

@@ -19,12 +19,39 @@ pub fn local_path<'a>(path: &'a str, prefix: &str) -> &'a str {
 }
 
 fn decode(raw: &str) -> Result<String, ()> {
-    let bytes = percent_decode(raw.as_bytes()).ok_or(())?;
+    let bytes = percent_decode_lenient(raw.as_bytes());
     let room = String::from_utf8(bytes).map_err(|_| ())?;
     if room.is_empty() || room.len() > MAX_ROOM_LEN || room.chars().any(char::is_control) {
         return Err(());
     }
     Ok(room)
+}
+
+/// The stock client puts the room name in the URL as it is, so `100%.md` arrives with a `%`
+/// that starts no escape: such a `%` is kept as a character rather than refusing the room
+/// (which would be a permanent 4400 for a legitimate name).
+fn percent_decode_lenient(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let escaped = (b[i] == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 pub fn percent_decode(b: &[u8]) -> Option<Vec<u8>> {
@@ -33,6 +60,9 @@ pub fn percent_decode(b: &[u8]) -> Option<Vec<u8>> {
     while i < b.len() {
         if b[i] == b'%' {
             let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let s = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(s, 16).ok()?);
             i += 3;
@@ -63,7 +93,20 @@ mod tests {
         );
         assert_eq!(room_from_path("/multiplayer/", p), Some(Err(())));
         assert_eq!(room_from_path("/multiplayer/%FF", p), Some(Err(())));
-        assert_eq!(room_from_path("/multiplayer/%2", p), Some(Err(())));
+        // A `%` that starts no escape is part of the name.
+        assert_eq!(room_from_path("/multiplayer/%2", p), Some(Ok("%2".into())));
+        assert_eq!(
+            room_from_path("/multiplayer/100%.md", p),
+            Some(Ok("100%.md".into()))
+        );
+        assert_eq!(
+            room_from_path("/multiplayer/50%25%zz", p),
+            Some(Ok("50%%zz".into()))
+        );
+        assert_eq!(
+            room_from_path("/multiplayer/%+1", p),
+            Some(Ok("%+1".into()))
+        );
         assert_eq!(room_from_path("/other/a", p), None);
         assert_eq!(room_from_path("/multiplayerx/a", p), None);
         assert_eq!(room_from_path("/a", ""), Some(Ok("a".into())));

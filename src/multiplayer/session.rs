@@ -14,9 +14,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
 
 /// How long to wait for the peer to answer our close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// A peer that takes no frame for this long has stopped reading (or its network is gone):
+/// holding it would keep its presence and locks alive for nothing.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Close right after the handshake (a refused token): nothing of the room is sent.
 pub async fn refuse(mut socket: WebSocket, why: Close) {
@@ -57,22 +61,26 @@ pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Clai
                 biased;
                 why = control.recv() => {
                     let why = why.unwrap_or(close::RESYNC);
-                    let _ = sink.send(close_message(why)).await;
+                    let _ = timeout(WRITE_TIMEOUT, sink.send(close_message(why))).await;
                     return;
                 }
                 _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
-                    let _ = sink.send(close_message(close::RESTART)).await;
+                    let _ = timeout(WRITE_TIMEOUT, sink.send(close_message(close::RESTART))).await;
                     return;
                 }
                 frame = frames.recv() => match frame {
-                    Some(frame) => {
-                        if sink.send(Message::Binary(frame)).await.is_err() {
+                    Some(frame) => match timeout(WRITE_TIMEOUT, sink.send(Message::Binary(frame))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            // The frame may sit half-written; a close frame is all we can try.
+                            let _ = timeout(CLOSE_WAIT, sink.send(close_message(close::STUCK))).await;
                             return;
                         }
-                    }
+                    },
                     // The room dropped us without a reason (it stopped): make the client resync.
                     None => {
-                        let _ = sink.send(close_message(close::RESYNC)).await;
+                        let _ = timeout(WRITE_TIMEOUT, sink.send(close_message(close::RESYNC))).await;
                         return;
                     }
                 },
@@ -82,27 +90,38 @@ pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Clai
 
     let mut writer = writer;
     let mut writer_done = false;
+    // Any inbound frame (pings too) proves the peer is there; a half-open connection sends none.
+    let idle_limit = gw.config.idle_timeout;
+    let idle = tokio::time::sleep(idle_limit);
+    tokio::pin!(idle);
     loop {
         tokio::select! {
+            _ = &mut idle => {
+                let _ = control_tx.send(close::IDLE);
+                break;
+            }
             msg = stream.next() => match msg {
-                Some(Ok(Message::Binary(b))) => match codec::decode_frame(&b) {
-                    Ok(msg) => {
-                        if room_tx.send(RoomCmd::Message { session: id, msg }).await.is_err() {
-                            let _ = control_tx.send(close::RESYNC);
+                Some(Ok(Message::Binary(b))) => {
+                    idle.as_mut().reset(Instant::now() + idle_limit);
+                    match codec::decode_frame(&b) {
+                        Ok(msg) => {
+                            if room_tx.send(RoomCmd::Message { session: id, msg }).await.is_err() {
+                                let _ = control_tx.send(close::RESYNC);
+                                break;
+                            }
+                        }
+                        Err(_) => {
+                            inc(&gw.metrics.malformed_frames);
+                            let _ = control_tx.send(close::BAD_DATA);
                             break;
                         }
                     }
-                    Err(_) => {
-                        inc(&gw.metrics.malformed_frames);
-                        let _ = control_tx.send(close::BAD_DATA);
-                        break;
-                    }
-                },
+                }
                 Some(Ok(Message::Text(_))) => {
                     let _ = control_tx.send(close::UNSUPPORTED);
                     break;
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => idle.as_mut().reset(Instant::now() + idle_limit),
                 Some(Err(e)) => {
                     // tungstenite reports an oversized message as a capacity error.
                     let why = if e.to_string().contains("Space limit") { close::TOO_BIG } else { close::PROTOCOL_ERROR };

@@ -180,3 +180,19 @@ export function metricValue (text, prefix) {
 }
 
 export { Y, WebSocket }
+
+/** Send one command to a Redis at `url` (RESP over a plain socket) and resolve with its first reply line. */
+export function redisCommand (url, ...args) {
+  const { hostname, port } = new URL(url)
+  const parts = [Buffer.from(`*${args.length}\r\n`)]
+  for (const a of args) {
+    const b = Buffer.isBuffer(a) || a instanceof Uint8Array ? Buffer.from(a) : Buffer.from(String(a))
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'))
+  }
+  return new Promise((resolve, reject) => {
+    const s = net.connect(Number(port), hostname)
+    s.on('connect', () => s.write(Buffer.concat(parts)))
+    s.on('data', (d) => { s.destroy(); resolve(d.toString().split('\r\n')[0]) })
+    s.on('error', reject)
+  })
+}

@@ -3,6 +3,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import * as encoding from 'lib0/encoding'
 import * as syncProtocol from 'y-protocols/sync'
+import * as awarenessProtocol from 'y-protocols/awareness'
 import { startGateway, startRedis, mintToken, editor, synced, waitFor, uniqueWorkspace, sleep, metrics, metricValue, dispose, Y, WebSocket } from './helpers.mjs'
 
 let ws, token
@@ -135,4 +136,58 @@ test('a consumer that cannot keep up is closed with a transient code, not silent
   slow.raw._socket.resume()
   assert.equal(await slow.closed, 1013)
   assert.deepEqual(a.events.closes, [], 'the fast client stays')
+})
+
+test('a connection that sends nothing for --idle-timeout is closed, and its lock runs out', async () => {
+  const gw = await start(['--idle-timeout', '2s', '--lock-ttl', '2s'])
+  const room = 'half-open'
+  const silent = rawClient(gw, room)
+  const chatty = rawClient(gw, room)
+  await Promise.all([silent.opened, chatty.opened])
+  // The silent one asks for a lock through its presence, then goes quiet without closing (like a
+  // laptop whose network vanished).
+  const doc = new Y.Doc()
+  const aw = new awarenessProtocol.Awareness(doc)
+  aw.setLocalState({ lockRequests: ['idle.md'] })
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, 1)
+  encoding.writeVarUint8Array(enc, awarenessProtocol.encodeAwarenessUpdate(aw, [doc.clientID]))
+  silent.raw.send(encoding.toUint8Array(enc))
+  aw.destroy()
+  const listLocks = async () => (await (await fetch(`${gw.http}/locks?room=${room}`, { headers: { authorization: `Bearer ${token}` } })).json()).locks
+  await waitFor(async () => (await listLocks()).some((l) => l.owner === `yjs:${doc.clientID}`), 'the silent client to hold its lock')
+  // The other keeps talking (QueryAwareness every 500 ms) and stays.
+  const talk = setInterval(() => chatty.raw.send(Uint8Array.of(3)), 500)
+  try {
+    const code = await Promise.race([silent.closed, sleep(6000).then(() => 'still open')])
+    assert.equal(code, 1001, 'the silent connection is closed as idle')
+    await waitFor(async () => (await listLocks()).length === 0, 'its lock to run out', 5000)
+    assert.equal(chatty.raw.readyState, WebSocket.OPEN, 'a connection that talks stays open')
+  } finally {
+    clearInterval(talk)
+    chatty.raw.close()
+    silent.raw.terminate()
+  }
+})
+
+test('--max-connections holds for a burst of simultaneous connections', async () => {
+  const gw = await start(['--max-connections', '3'])
+  const burst = Array.from({ length: 100 }, () => new WebSocket(`${gw.url}/burst`, [token]))
+  const outcomes = await Promise.all(burst.map((s) => new Promise((resolve) => {
+    s.on('unexpected-response', (_req, res) => resolve(res.statusCode))
+    s.on('open', () => resolve('opened'))
+    s.on('error', () => resolve('error'))
+  })))
+  try {
+    const opened = outcomes.filter((o) => o === 'opened').length
+    assert.equal(opened, 3, `outcomes: ${outcomes.join(',')}`)
+    assert.equal(outcomes.filter((o) => o === 503).length, 97)
+  } finally {
+    for (const s of burst) s.terminate()
+  }
+  // Slots come back when connections close.
+  await sleep(500)
+  const again = editor(gw, 'burst', token)
+  open.push(again)
+  await synced(again)
 })

@@ -128,3 +128,15 @@ test('every frame holds exactly one protocol message', async () => {
   }
   assert.ok(updates >= 200, `expected every one of 200 edits as its own frame, saw ${updates}`)
 })
+
+test('a room name with a bare % (which the stock client sends unencoded) works', async () => {
+  const a = client('reports/100%.md')
+  const b = client('reports/100%.md')
+  await Promise.all([synced(a), synced(b)])
+  a.text.insert(0, 'all of it')
+  await waitFor(() => b.text.toString() === 'all of it', 'b to see a\'s edit')
+  assert.deepEqual(a.events.closes, [])
+  // Percent-encoding the name reaches the same room.
+  const encoded = client('reports/100%25.md')
+  await waitFor(() => encoded.text.toString() === 'all of it', 'the encoded name to reach the same room')
+})
