@@ -380,12 +380,7 @@ impl Room {
         self.log_bytes += u.raw.len();
         self.broadcast(codec::sync_update(&u.raw), Some(id));
         if let (Some(sv), Applied::Integrated) = (held, applied) {
-            let diff = self
-                .awareness
-                .doc()
-                .transact()
-                .encode_state_as_update_v1(&sv);
-            self.broadcast(codec::sync_update(&diff), None);
+            self.broadcast_since(&sv);
         }
         self.publish_update(u.raw).await;
         self.maybe_compact();
@@ -560,12 +555,7 @@ impl Room {
                     // so send the difference rather than the bytes received.
                     let sv = self.awareness.doc().transact().state_vector();
                     if let Applied::Integrated = self.apply(u.decoded) {
-                        let diff = self
-                            .awareness
-                            .doc()
-                            .transact()
-                            .encode_state_as_update_v1(&sv);
-                        self.broadcast(codec::sync_update(&diff), None);
+                        self.broadcast_since(&sv);
                     }
                 }
             }
@@ -729,6 +719,17 @@ impl Room {
             Err(mpsc::error::TrySendError::Full(_)) => self.overflow(id),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+
+    /// Send everyone what entered the document since `sv`: an applied update can let in more than
+    /// its own bytes (updates held back for a dependency it brings), or nothing at all.
+    fn broadcast_since(&mut self, sv: &yrs::StateVector) {
+        let diff = self
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(sv);
+        self.broadcast(codec::sync_update(&diff), None);
     }
 
     fn broadcast(&mut self, frame: Bytes, except: Option<u64>) {
