@@ -1,18 +1,23 @@
 //! appgear: the AppGear Factory suite on a laptop.
 //!
-//! Data flows one way: `.env` settings (`home`) → model (`compose`, `suite`) → renderers and
-//! appliers (Docker Engine API, Kubernetes YAML).
+//! # Layers
+//! ```text
+//! core  ←  {topology_a, gitops, multiplayer}  ←  cli
+//! ```
+//! - `core` holds what every product shares (errors, terminal output, files, ports, names, the
+//!   owned-file policy) and imports no product.
+//! - A product (`topology_a`, `gitops`, `multiplayer`) imports `core` and no other product unless
+//!   the table in `tests/it/layers.rs` allows it; no product imports `cli`.
+//! - `cli` parses, calls a product and prints: it has no Docker client and no file IO.
+//! - No module imports a module that imports it back.
+//!
+//! These rules are checked by a test that reads every `use crate::` line (tests/it/layers.rs).
+//!
+//! Data flows one way: `.env` settings → model → renderers (compose file, Kubernetes YAML) and
+//! appliers (Docker Engine API).
 
 pub mod cli;
-pub mod compose;
-pub mod dns;
-pub mod doctor;
-pub mod error;
-pub mod files;
-pub mod home;
+pub mod core;
+pub mod gitops;
 pub mod multiplayer;
-pub mod ports;
-pub mod settings;
-pub mod suite;
-pub mod tls;
-pub mod ui;
+pub mod topology_a;

@@ -1,10 +1,10 @@
 //! `appgear config list|get|set`: read and edit `.env` with validation.
 
-use crate::error::{Error, Result};
-use crate::home::env_file::valid_key;
-use crate::home::Home;
-use crate::settings::{self, Rule};
-use crate::ui;
+use crate::core::error::{Error, Result};
+use crate::core::ui;
+use crate::topology_a::env_file::valid_key;
+use crate::topology_a::home::Home;
+use crate::topology_a::settings::{self, Rule};
 use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]

@@ -1,9 +1,9 @@
 //! `appgear doctor`: is this machine ready for appgear, and if not, what to do.
 
-use crate::doctor::{run_checks, Level};
-use crate::error::Result;
-use crate::home::Home;
-use crate::ui;
+use crate::core::error::Result;
+use crate::core::ui;
+use crate::topology_a::doctor::{run_checks, Level};
+use crate::topology_a::home::Home;
 use clap::Args;
 
 #[derive(Args, Debug)]

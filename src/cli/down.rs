@@ -1,10 +1,10 @@
 //! `appgear down`: stop and remove the containers and the network; keep config/, data/ and the
 //! volumes. `--purge` also removes appgear's named volumes, after confirmation.
 
-use crate::compose::docker::{self, api_error};
-use crate::error::{Error, Result};
-use crate::home::Home;
-use crate::ui;
+use crate::core::error::{Error, Result};
+use crate::core::ui;
+use crate::topology_a::home::Home;
+use crate::topology_a::stack::docker::{self, api_error};
 use clap::Args;
 use std::io::IsTerminal;
 

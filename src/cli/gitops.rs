@@ -1,10 +1,10 @@
 //! `appgear gitops ...`: render the appgear-gitops-suites tree.
 
-use crate::error::{Error, Result};
-use crate::suite::model::{read_workspaces_file, Suite, WorkspaceEntry};
-use crate::suite::output::{self, Action};
-use crate::suite::render;
-use crate::ui;
+use crate::core::error::{Error, Result};
+use crate::core::ui;
+use crate::gitops::model::{read_workspaces_file, Suite, WorkspaceEntry};
+use crate::gitops::output::{self, Action};
+use crate::gitops::render;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 

@@ -1,8 +1,8 @@
 //! `appgear init`: create or complete the home folder.
 
-use crate::error::Result;
-use crate::home::{Home, InitReport, WriteOutcome};
-use crate::ui;
+use crate::core::error::Result;
+use crate::core::ui;
+use crate::topology_a::home::{Home, InitReport, WriteOutcome};
 
 pub fn run(home: &Home) -> Result<i32> {
     home.ensure_root()?;

@@ -1,8 +1,8 @@
 //! `appgear logs [SERVICE] [-f] [--tail N]`.
 
-use crate::compose::{docker, stack};
-use crate::error::{Error, Result};
-use crate::home::Home;
+use crate::core::error::{Error, Result};
+use crate::topology_a::home::Home;
+use crate::topology_a::stack::{docker, load};
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use clap::Args;
@@ -28,7 +28,7 @@ pub async fn run(home: &Home, args: LogsArgs) -> Result<i32> {
                 .hint("use --tail 100 or --tail all"),
         );
     }
-    let (_, project) = stack::load(home)?;
+    let (_, project) = load::load(home)?;
     if let Some(s) = &args.service {
         if !project.services.iter().any(|p| &p.name == s) {
             let names: Vec<_> = project.services.iter().map(|p| p.name.as_str()).collect();

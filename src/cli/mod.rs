@@ -1,7 +1,7 @@
 //! The command line: parse, dispatch, print errors, exit codes. Each command group is a thin file.
 
-use crate::error::{Error, Result};
-use crate::ui;
+use crate::core::error::{Error, Result};
+use crate::core::ui;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -89,7 +89,7 @@ pub fn main() -> i32 {
 }
 
 async fn run(cli: Cli) -> Result<i32> {
-    let home = crate::home::Home::new(cli.home);
+    let home = crate::topology_a::home::Home::new(cli.home);
     match cli.command {
         Command::Init => init::run(&home),
         Command::Up(args) => up::run(&home, args).await,

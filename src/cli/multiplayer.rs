@@ -1,6 +1,6 @@
 //! `appgear multiplayer serve|token`: the real-time collaboration gateway and its access tokens.
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use crate::multiplayer::config::{self, RawSettings, DEFAULT_LISTEN, DEFAULT_PREFIX};
 use crate::multiplayer::token::{self, Claims};
 use crate::multiplayer::GatewayConfig;

@@ -1,9 +1,9 @@
 //! `appgear status`: per service its state, health, ports, image and uptime.
 
-use crate::compose::{docker, stack, status};
-use crate::error::Result;
-use crate::home::Home;
-use crate::ui;
+use crate::core::error::Result;
+use crate::core::ui;
+use crate::topology_a::home::Home;
+use crate::topology_a::stack::{docker, load, status};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -15,7 +15,7 @@ pub struct StatusArgs {
 
 /// Exit 0 only when every service is running and healthy.
 pub async fn run(home: &Home, args: StatusArgs) -> Result<i32> {
-    let (_, project) = stack::load(home)?;
+    let (_, project) = load::load(home)?;
     let docker = docker::connect().await?;
     let services = status::status(&docker, &project).await?;
     let all_ok = services.iter().all(status::ServiceStatus::is_ok);

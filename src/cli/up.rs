@@ -1,10 +1,10 @@
 //! `appgear up`: bring Topology A up and converge it to the compose file.
 
-use crate::compose::{apply, docker, plan, stack};
-use crate::error::{Error, Result};
-use crate::home::Home;
-use crate::settings::Settings;
-use crate::ui;
+use crate::core::error::{Error, Result};
+use crate::core::ui;
+use crate::topology_a::home::Home;
+use crate::topology_a::settings::Settings;
+use crate::topology_a::stack::{apply, docker, load, plan};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -22,7 +22,7 @@ pub async fn run(home: &Home, args: UpArgs) -> Result<i32> {
     let _lock = home.lock("up")?;
     let report = home.init()?;
     super::init::print_report(home, &report);
-    let (settings, project) = stack::load(home)?;
+    let (settings, project) = load::load(home)?;
     let docker = docker::connect().await?;
     let observed = docker::observe(&docker, &project.name).await?;
     let plan = plan::plan(&project, &observed);
@@ -46,7 +46,7 @@ async fn dry_run(home: &Home) -> Result<i32> {
         );
         return Ok(0);
     }
-    let (_, project) = stack::load(home)?;
+    let (_, project) = load::load(home)?;
     let docker = docker::connect().await?;
     let observed = docker::observe(&docker, &project.name).await?;
     for line in plan::plan(&project, &observed).describe() {
@@ -69,9 +69,11 @@ fn print_access(home: &Home, settings: &Settings) {
     println!("  your code {}", home.cde_dir().display());
     println!(
         "  trust     {} once, to avoid certificate warnings (see README)",
-        home.tls_dir().join(crate::tls::CA_CERT).display()
+        home.tls_dir()
+            .join(crate::topology_a::tls::CA_CERT)
+            .display()
     );
-    if !crate::doctor::resolves_quickly(domain) {
+    if !crate::topology_a::doctor::resolves_quickly(domain) {
         println!(
             "  {} {domain} does not resolve; add this line to /etc/hosts:",
             ui::yellow("hosts")

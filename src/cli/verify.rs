@@ -1,8 +1,8 @@
 //! `appgear verify`: static checks of rendered manifests.
 
-use crate::error::{Error, Result};
-use crate::suite::verify::{load, rules, Finding, Rule};
-use crate::ui;
+use crate::core::error::{Error, Result};
+use crate::core::ui;
+use crate::gitops::verify::{load, rules, Finding, Rule};
 use clap::Args;
 use std::path::PathBuf;
 

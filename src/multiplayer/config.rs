@@ -1,6 +1,6 @@
 //! Gateway settings: validated once at start from flags and environment, then read-only.
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use crate::multiplayer::token::MIN_SECRET_LEN;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

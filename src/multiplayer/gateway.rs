@@ -1,6 +1,6 @@
 //! The running gateway: shared state, start-up checks, the HTTP server and orderly shutdown.
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use crate::multiplayer::backplane::{Backplane, GatewayId};
 use crate::multiplayer::config::GatewayConfig;
 use crate::multiplayer::http;

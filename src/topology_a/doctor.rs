@@ -1,0 +1,347 @@
+//! `appgear doctor`'s checks: each finding says what it saw and, when it is not fine, how to fix it.
+
+use crate::topology_a::home::Home;
+use crate::topology_a::settings::{self, Settings};
+use crate::topology_a::stack::docker;
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// Documented minimums (README "Requirements").
+pub const MIN_FREE_DISK_GIB: u64 = 5;
+pub const MIN_MEMORY_GIB: u64 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub check: String,
+    pub status: Level,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+fn finding(check: &str, status: Level, detail: impl Into<String>, hint: Option<String>) -> Finding {
+    Finding {
+        check: check.into(),
+        status,
+        detail: detail.into(),
+        hint,
+    }
+}
+
+pub async fn run_checks(home: &Home) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let settings = check_settings(home, &mut out);
+    let docker = check_docker(&mut out).await;
+    check_ports(&settings, docker.as_ref(), &mut out).await;
+    out.push(check_home(home.root()));
+    out.push(check_disk(home.root()));
+    out.push(check_memory());
+    out.push(check_domain(settings.get("FACTORY_DOMAIN")));
+    for tool in ["kind", "kubectl", "helm"] {
+        out.push(match which::which(tool) {
+            Ok(p) => finding(
+                &format!("{tool} on PATH"),
+                Level::Ok,
+                p.display().to_string(),
+                None,
+            ),
+            Err(_) => finding(
+                &format!("{tool} on PATH"),
+                Level::Warn,
+                "not found (needed only to run Topology B on a local kind cluster)",
+                Some(format!("install {tool} to run Topology B locally")),
+            ),
+        });
+    }
+    out
+}
+
+/// The home's settings, or the defaults when there is no valid `.env` yet.
+fn check_settings(home: &Home, out: &mut Vec<Finding>) -> Settings {
+    let defaults = || {
+        let mut env = crate::topology_a::env_file::EnvFile::default();
+        for k in settings::KEYS {
+            let placeholder = if k.rule == settings::Rule::Uid {
+                "1000"
+            } else {
+                "placeholder-secret"
+            };
+            env.set(k.name, k.default.unwrap_or(placeholder));
+        }
+        Settings::from_env_file(&env, Path::new(".env")).ok()
+    };
+    if !home.env_path().exists() {
+        out.push(finding(
+            ".env",
+            Level::Ok,
+            "not created yet (appgear up creates it)",
+            None,
+        ));
+    } else {
+        match home.settings() {
+            Ok(s) => {
+                out.push(finding(".env", Level::Ok, "all values valid", None));
+                return s;
+            }
+            Err(e) => out.push(finding(
+                ".env",
+                Level::Fail,
+                e.message.clone(),
+                e.hint.clone(),
+            )),
+        }
+    }
+    match defaults() {
+        Some(s) => s,
+        None => Settings::empty(),
+    }
+}
+
+async fn check_docker(out: &mut Vec<Finding>) -> Option<bollard::Docker> {
+    match docker::connect().await {
+        Ok(d) => {
+            let version = d
+                .version()
+                .await
+                .map(|v| {
+                    format!(
+                        "Docker {} (API {})",
+                        v.version.unwrap_or_default(),
+                        v.api_version.unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|_| "reachable".into());
+            out.push(finding("docker", Level::Ok, version, None));
+            Some(d)
+        }
+        Err(e) => {
+            out.push(finding(
+                "docker",
+                Level::Fail,
+                e.message.clone(),
+                e.hint.clone(),
+            ));
+            None
+        }
+    }
+}
+
+async fn check_ports(
+    settings: &Settings,
+    docker: Option<&bollard::Docker>,
+    out: &mut Vec<Finding>,
+) {
+    let ip = settings.get("FACTORY_BIND_ADDRESS");
+    let ip = if ip.is_empty() { "127.0.0.1" } else { ip };
+    // Ports our own running stack publishes are in use, and that is fine.
+    let ours: Vec<String> = match docker {
+        Some(d) => {
+            let filters = docker::project_filter(settings.project());
+            d.list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::new()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|c| {
+                c.ports
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| p.public_port.map(|p| p.to_string()))
+            })
+            .collect()
+        }
+        None => Vec::new(),
+    };
+    for key in ["FACTORY_VSCODE_PORT", "FACTORY_HTTP_PORT"] {
+        let port = settings.port(key);
+        let check = format!("port {port} ({key})");
+        if ours.contains(&port.to_string()) {
+            out.push(finding(
+                &check,
+                Level::Ok,
+                format!("in use by this appgear stack ({})", settings.project()),
+                None,
+            ));
+        } else {
+            match crate::core::ports::busy(ip, port, Some(key)) {
+                None => out.push(finding(&check, Level::Ok, "free", None)),
+                Some(busy) => out.push(finding(
+                    &check,
+                    Level::Fail,
+                    format!("in use by {}", busy.holder),
+                    Some(busy.hint),
+                )),
+            }
+        }
+    }
+}
+
+fn check_home(root: &Path) -> Finding {
+    // The home, or the nearest folder above it that exists (where init would create it).
+    let mut dir = root.to_path_buf();
+    while !dir.exists() {
+        if !dir.pop() {
+            break;
+        }
+    }
+    let probe = dir.join(format!(".appgear-doctor-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            finding("home writable", Level::Ok, root.display().to_string(), None)
+        }
+        Err(e) => finding(
+            "home writable",
+            Level::Fail,
+            format!("cannot write in {}: {e}", dir.display()),
+            Some(format!("run ./install.sh, use --home ~/appgear, or `sudo mkdir -p {0} && sudo chown $USER {0}`", root.display())),
+        ),
+    }
+}
+
+fn check_disk(root: &Path) -> Finding {
+    let mut dir = root.to_path_buf();
+    while !dir.exists() && dir.pop() {}
+    match free_bytes(&dir) {
+        Some(bytes) => {
+            let gib = bytes / (1 << 30);
+            if gib >= MIN_FREE_DISK_GIB {
+                finding(
+                    "disk",
+                    Level::Ok,
+                    format!("{gib} GiB free at {}", dir.display()),
+                    None,
+                )
+            } else {
+                finding(
+                    "disk",
+                    Level::Fail,
+                    format!("{gib} GiB free at {} (needs {MIN_FREE_DISK_GIB} GiB for images and the CDE)", dir.display()),
+                    Some("free some space (`docker system prune` removes unused images) or use --home on a larger disk".into()),
+                )
+            }
+        }
+        None => finding("disk", Level::Warn, "could not read free space", None),
+    }
+}
+
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+fn check_memory() -> Finding {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |name: &str| {
+        info.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    match (kib("MemTotal:"), kib("MemAvailable:")) {
+        (Some(total), Some(avail)) => {
+            let total_gib = total as f64 / (1 << 20) as f64;
+            let avail_gib = avail as f64 / (1 << 20) as f64;
+            let detail = format!("{total_gib:.1} GiB total, {avail_gib:.1} GiB available");
+            if total_gib + 0.05 < MIN_MEMORY_GIB as f64 {
+                finding(
+                    "memory",
+                    Level::Fail,
+                    format!("{detail} (needs {MIN_MEMORY_GIB} GiB)"),
+                    Some("give Docker more memory (Docker Desktop: Settings → Resources)".into()),
+                )
+            } else if avail_gib < 1.0 {
+                finding(
+                    "memory",
+                    Level::Warn,
+                    detail,
+                    Some("close some programs: code-server wants about 1 GiB".into()),
+                )
+            } else {
+                finding("memory", Level::Ok, detail, None)
+            }
+        }
+        _ => finding("memory", Level::Warn, "could not read /proc/meminfo", None),
+    }
+}
+
+fn check_domain(domain: &str) -> Finding {
+    if resolves_quickly(domain) {
+        finding("domain", Level::Ok, format!("{domain} resolves"), None)
+    } else {
+        finding(
+            "domain",
+            Level::Warn,
+            format!("{domain} does not resolve (https://localhost works regardless)"),
+            Some(format!("add `127.0.0.1 {domain}` to /etc/hosts")),
+        )
+    }
+}
+
+/// True when the name is in the hosts file or resolves within a second. `.local` names can stall
+/// for seconds on macOS (mDNS), so we never wait longer than that.
+pub fn resolves_quickly(domain: &str) -> bool {
+    if domain.is_empty() {
+        return false;
+    }
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let in_hosts = hosts.lines().any(|l| {
+        let l = l.split('#').next().unwrap_or_default();
+        l.split_whitespace()
+            .skip(1)
+            .any(|name| name.eq_ignore_ascii_case(domain))
+    });
+    if in_hosts {
+        return true;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = format!("{domain}:443");
+    std::thread::spawn(move || {
+        use std::net::ToSocketAddrs;
+        let _ = tx.send(
+            name.to_socket_addrs()
+                .map(|mut a| a.next().is_some())
+                .unwrap_or(false),
+        );
+    });
+    rx.recv_timeout(Duration::from_secs(1)).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn localhost_resolves_and_nonsense_does_not() {
+        assert!(resolves_quickly("localhost"));
+        assert!(!resolves_quickly("no-such-host.invalid"));
+    }
+
+    #[test]
+    fn unwritable_home_is_a_failure_with_a_hint() {
+        // A home below a regular file cannot be created, not even by root.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let f = check_home(&file.join("home"));
+        assert_eq!(f.status, Level::Fail);
+        assert!(f.hint.unwrap().contains("--home"));
+        assert_eq!(check_home(dir.path()).status, Level::Ok);
+    }
+}

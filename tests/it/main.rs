@@ -1,0 +1,21 @@
+//! appgear's integration tests: one binary, a module per product (as uv and just do), each
+//! running the real `appgear` binary the way the README says.
+//!
+//! The fast tier (`scripts/test --fast`) runs the modules that need no service: see `FAST` in
+//! scripts/test.
+
+#[allow(dead_code)] // each module uses a different part of the helpers
+mod common;
+#[allow(dead_code)]
+mod redis_server;
+
+mod gitops_ids;
+mod gitops_render;
+mod gitops_tools;
+mod multiplayer_cli;
+mod multiplayer_node;
+mod multiplayer_redis;
+mod schemas;
+mod tls;
+mod topology_a;
+mod verify_rules;

@@ -1,0 +1,223 @@
+//! `appgear multiplayer serve|token` as a user meets them: bad settings, no Redis, tokens.
+
+use crate::redis_server;
+
+use appgear::multiplayer::token;
+use std::process::{Command, Output};
+
+const SECRET: &str = "cli-test-secret-0123456789";
+
+fn appgear(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_appgear"));
+    cmd.args(args).env("NO_COLOR", "1");
+    for var in [
+        "WORKSPACE_ID",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "MULTIPLAYER_TOKEN_SECRET",
+        "MULTIPLAYER_TOKEN_SECRET_FILE",
+        "MULTIPLAYER_LISTEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run appgear")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn serve_without_workspace_is_bad_input() {
+    let o = appgear(
+        &["multiplayer", "serve", "--redis", "127.0.0.1:1"],
+        &[("MULTIPLAYER_TOKEN_SECRET", SECRET)],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no workspace id given"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("hint:"), "{}", stderr(&o));
+}
+
+#[test]
+fn serve_with_a_short_secret_is_bad_input_and_does_not_print_it() {
+    let o = appgear(
+        &[
+            "multiplayer",
+            "serve",
+            "--workspace",
+            "w1",
+            "--redis",
+            "127.0.0.1:1",
+        ],
+        &[("MULTIPLAYER_TOKEN_SECRET", "tiny-s3cret")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("shorter than 16 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("tiny-s3cret"));
+}
+
+#[test]
+fn serve_with_a_missing_secret_file_is_bad_input() {
+    let o = appgear(
+        &[
+            "multiplayer",
+            "serve",
+            "--workspace",
+            "w1",
+            "--redis",
+            "127.0.0.1:1",
+            "--token-secret-file",
+            "/nonexistent/appgear-secret",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/nonexistent/appgear-secret"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn serve_with_bad_flags_is_bad_input() {
+    for (flag, value, says) in [
+        ("--listen", "not-an-address", "is not an address"),
+        ("--keepalive", "45s", "below 15s"),
+        ("--max-message-size", "lots", "is not a size"),
+        ("--path-prefix", "no-slash", "is not a URL path"),
+    ] {
+        let o = appgear(
+            &[
+                "multiplayer",
+                "serve",
+                "--workspace",
+                "w1",
+                "--redis",
+                "127.0.0.1:1",
+                flag,
+                value,
+            ],
+            &[("MULTIPLAYER_TOKEN_SECRET", SECRET)],
+        );
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{flag}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn serve_without_redis_exits_3_with_a_hint() {
+    let port = redis_server::free_port();
+    let o = appgear(
+        &["multiplayer", "serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("WORKSPACE_ID", "w1"),
+            ("REDIS_HOST", &format!("127.0.0.1:{port}")),
+            ("MULTIPLAYER_TOKEN_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("cannot reach Redis at redis://127.0.0.1:{port}/")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("hint:"));
+}
+
+#[test]
+fn redis_password_is_not_printed() {
+    let port = redis_server::free_port();
+    let o = appgear(
+        &[
+            "multiplayer",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workspace",
+            "w1",
+        ],
+        &[
+            (
+                "REDIS_URL",
+                &format!("redis://user:hunter2-pass@127.0.0.1:{port}/"),
+            ),
+            ("MULTIPLAYER_TOKEN_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3));
+    assert!(!stderr(&o).contains("hunter2-pass"), "{}", stderr(&o));
+}
+
+#[test]
+fn token_command_mints_a_verifiable_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    let o = appgear(
+        &[
+            "multiplayer",
+            "token",
+            "--workspace",
+            "w1",
+            "--secret-file",
+            file.to_str().unwrap(),
+            "--read-only",
+            "--ttl",
+            "1h",
+            "--subject",
+            "ana",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let t = String::from_utf8(o.stdout).unwrap();
+    let t = t.trim();
+    assert!(!t.contains(SECRET));
+    let now = token::now_unix();
+    let claims = token::verify(t, SECRET.as_bytes(), "w1", now).expect("valid token");
+    assert!(claims.ro);
+    assert_eq!(claims.sub.as_deref(), Some("ana"));
+    assert!(claims.exp > now + 3500 && claims.exp <= now + 3600);
+    assert!(token::verify(t, SECRET.as_bytes(), "w2", now).is_err());
+}
+
+#[test]
+fn token_command_without_secret_is_bad_input() {
+    let o = appgear(&["multiplayer", "token", "--workspace", "w1"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hint:"));
+}
+
+#[test]
+fn help_does_not_print_secrets_from_the_environment() {
+    let envs = [
+        ("REDIS_URL", "redis://user:hunter2-redis-pw@cache:6379/0"),
+        ("REDPANDA_BROKER", "sasl://u:hunter2-broker-pw@broker:9092"),
+        (
+            "MULTIPLAYER_TOKEN_SECRET",
+            "hunter2-token-secret-0123456789",
+        ),
+    ];
+    for args in [
+        &["multiplayer", "serve", "--help"][..],
+        &["multiplayer", "token", "--help"][..],
+    ] {
+        let o = appgear(args, &envs);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(out.contains("REDIS_URL") || args[1] == "token", "{out}");
+        assert!(!out.contains("hunter2"), "a secret was printed:\n{out}");
+    }
+}

@@ -1,0 +1,204 @@
+//! Lock leases and document storage against a real Redis.
+
+use crate::redis_server;
+
+use appgear::multiplayer::locks::LockStore;
+use appgear::multiplayer::persistence::{apply_stored, DocStore, RedisDocStore};
+use appgear::multiplayer::redis_link::{Keys, RedisLink};
+use redis_server::RedisServer;
+use std::sync::Arc;
+use std::time::Duration;
+use yrs::{Doc, GetString, ReadTxn, Text, Transact};
+
+fn unique(tag: &str) -> String {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).unwrap();
+    format!(
+        "t-{tag}-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
+}
+
+#[tokio::test]
+async fn lock_lease_lifecycle() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let locks = LockStore::new(link, Keys::new(&unique("locks")));
+    let ttl = Duration::from_millis(800);
+    let a = locks.acquire("room", "f.ts", "alice", ttl).await.unwrap();
+    assert!(a.granted);
+    let renewed = locks.acquire("room", "f.ts", "alice", ttl).await.unwrap();
+    assert!(renewed.granted);
+    assert_eq!(
+        renewed.fencing, a.fencing,
+        "renewal keeps the fencing token"
+    );
+    let b = locks.acquire("room", "f.ts", "bob", ttl).await.unwrap();
+    assert!(!b.granted);
+    assert_eq!(b.owner, "alice");
+    // Same path in another room is a different lock.
+    assert!(
+        locks
+            .acquire("room2", "f.ts", "bob", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
+    assert!(
+        !locks.release("room", "f.ts", "bob").await.unwrap(),
+        "compare-and-delete"
+    );
+    let listed = locks.list("room").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].owner.as_str(), listed[0].fencing),
+        ("alice", a.fencing)
+    );
+    assert!(locks.release("room", "f.ts", "alice").await.unwrap());
+    assert!(locks.list("room").await.unwrap().is_empty());
+    let b = locks.acquire("room", "f.ts", "bob", ttl).await.unwrap();
+    assert!(b.granted && b.fencing > a.fencing);
+    // Not renewed: it expires and the next owner gets a higher fencing token.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(locks.list("room").await.unwrap().is_empty());
+    let c = locks.acquire("room", "f.ts", "carol", ttl).await.unwrap();
+    assert!(c.granted && c.fencing > b.fencing);
+}
+
+#[tokio::test]
+async fn storage_compaction_keeps_concurrent_appends() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let store = RedisDocStore::new(link, Keys::new(&unique("store")));
+    let writer = Doc::with_client_id(11);
+    let text = writer.get_or_insert_text("t");
+    let append = async |s: &str| {
+        let sv = writer.transact().state_vector();
+        text.push(&mut writer.transact_mut(), s);
+        let u = writer.transact().encode_state_as_update_v1(&sv);
+        store.append("room/a.md", &u).await.unwrap();
+    };
+    for w in ["one ", "two ", "three "] {
+        append(w).await;
+    }
+    // A compaction and appends race: nothing may be lost.
+    let compacted = store.compact("room/a.md");
+    let (size, ()) = tokio::join!(compacted, async {
+        for w in ["four ", "five "] {
+            append(w).await;
+        }
+    });
+    assert!(size.unwrap().is_some());
+    let stored = store.load("room/a.md").await.unwrap();
+    let reader = Doc::new();
+    apply_stored(&reader, &stored).unwrap();
+    let t = reader.get_or_insert_text("t");
+    assert_eq!(t.get_string(&reader.transact()), "one two three four five ");
+    // Compacting again with nothing new is a no-op.
+    let _ = store.compact("room/a.md").await.unwrap();
+    assert_eq!(store.compact("room/a.md").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_renewed_lock_stays_listed_even_if_its_path_left_the_index() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let keys = Keys::new(&unique("index"));
+    let locks = LockStore::new(link.clone(), keys.clone());
+    let ttl = Duration::from_secs(5);
+    assert!(
+        locks
+            .acquire("room", "f.ts", "alice", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
+    // What a listing that saw the path expire does just as the path is locked again.
+    let mut c = link.conn().await.unwrap();
+    let _: i64 = redis::cmd("SREM")
+        .arg(keys.lock_index("room"))
+        .arg("f.ts")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    // The holder renews: the lock must be listed again.
+    assert!(
+        locks
+            .acquire("room", "f.ts", "alice", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
+    let listed = locks.list("room").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(),
+        ["f.ts"]
+    );
+}
+
+#[tokio::test]
+async fn listing_forgets_only_paths_whose_lease_is_gone() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let keys = Keys::new(&unique("expired"));
+    let locks = LockStore::new(link.clone(), keys.clone());
+    assert!(
+        locks
+            .acquire("room", "short", "a", Duration::from_millis(500))
+            .await
+            .unwrap()
+            .granted
+    );
+    assert!(
+        locks
+            .acquire("room", "long", "a", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .granted
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let listed = locks.list("room").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.path.as_str()).collect::<Vec<_>>(),
+        ["long"]
+    );
+    let mut c = link.conn().await.unwrap();
+    let mut index: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(keys.lock_index("room"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    index.sort();
+    assert_eq!(index, ["long"], "the expired path left the index");
+}
+
+#[tokio::test]
+async fn a_reloaded_room_keeps_its_subscription_when_the_old_one_unsubscribes_at_once() {
+    use appgear::multiplayer::backplane::{inbox, Backplane, BackplaneEvent};
+    use appgear::multiplayer::metrics::Metrics;
+    use appgear::multiplayer::redis_backplane::RedisBackplane;
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let bp = RedisBackplane::connect(link, Keys::new(&unique("bp")), Arc::new(Metrics::default()))
+        .await
+        .unwrap();
+    // A room unloads (generation g) while its next generation (g + 1) loads, over and over.
+    for g in 0..40u64 {
+        let room = format!("room-{g}");
+        let (old, _old_rx) = inbox(16);
+        bp.subscribe(&room, g, old).await.unwrap();
+        let (new, mut new_rx) = inbox(16);
+        let (_, subscribed) =
+            tokio::join!(bp.unsubscribe(&room, g), bp.subscribe(&room, g + 1, new));
+        subscribed.unwrap();
+        bp.publish(&room, axum::body::Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), new_rx.recv()).await;
+        assert!(
+            matches!(got, Ok(Some(BackplaneEvent::Message(_)))),
+            "generation {} of {room} got no message: {got:?}",
+            g + 1
+        );
+    }
+}
