@@ -1,76 +1,8 @@
-//! The names a render is made of, each validated before it reaches a template: a value that
-//! passes here is safe to substitute into a Kubernetes name, label or host.
+//! The names a render is made of that only GitOps needs (cluster, repository, revision), each
+//! validated before it reaches a template. The names every product shares are in `core::names`.
 
 use crate::core::error::{Error, Result};
-
-/// Kubernetes names (and label values used as names) are DNS-1123 labels: at most 63 characters.
-pub const DNS_LABEL_MAX: usize = crate::core::names::LABEL_MAX;
-/// `ws-<id>-factory` must itself be a DNS-1123 label, which leaves 52 characters for the id.
-pub const WORKSPACE_ID_MAX: usize = DNS_LABEL_MAX - "ws--factory".len();
-/// The label value that marks shared objects (Airbyte, the Argo CD Application).
-pub const GLOBAL: &str = "global";
-
-pub use crate::core::names::{is_label as is_dns_label, is_subdomain as is_dns_subdomain};
-
-/// A workspace id: a DNS-1123 label short enough that `ws-<id>-factory` is one too.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct WorkspaceId(String);
-
-impl WorkspaceId {
-    pub fn parse(s: &str) -> Result<Self> {
-        if !is_dns_label(s) {
-            return Err(Error::bad_input(format!(
-                "workspace id {s:?} is not a DNS-1123 label"
-            ))
-            .hint("use lower-case letters, digits and '-', starting and ending with a letter or digit, e.g. demo or team-a"));
-        }
-        if s.len() > WORKSPACE_ID_MAX {
-            return Err(Error::bad_input(format!(
-                "workspace id {s:?} is too long: namespace ws-{s}-factory would have {} characters, the limit is {DNS_LABEL_MAX}",
-                s.len() + "ws--factory".len()
-            ))
-            .hint(format!("use a workspace id of at most {WORKSPACE_ID_MAX} characters")));
-        }
-        if s == GLOBAL {
-            return Err(Error::bad_input("workspace id \"global\" is reserved")
-                .hint("\"global\" marks the shared Airbyte; pick another workspace id"));
-        }
-        Ok(WorkspaceId(s.to_string()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-    /// The namespace the workspace's Factory objects live in.
-    pub fn namespace(&self) -> String {
-        format!("ws-{}-factory", self.0)
-    }
-}
-
-/// A tenant id: a DNS-1123 label (it is a label value and a FinOps key), never `global`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub fn parse(s: &str) -> Result<Self> {
-        if !is_dns_label(s) {
-            return Err(
-                Error::bad_input(format!("tenant id {s:?} is not a DNS-1123 label")).hint(
-                    "use lower-case letters, digits and '-', at most 63 characters, e.g. acme",
-                ),
-            );
-        }
-        if s == GLOBAL {
-            return Err(Error::bad_input(
-                "tenant id \"global\" is reserved for the shared Airbyte",
-            )
-            .hint("give each workspace its real tenant id, so its costs can be attributed"));
-        }
-        Ok(TenantId(s.to_string()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+use crate::core::names::{is_label as is_dns_label, is_subdomain as is_dns_subdomain};
 
 /// A cluster name of the form `ag-<region>-core-<env>` (spec, "Pré-requisitos").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,24 +102,6 @@ impl Revision {
             .hint("use a name such as main or v1.2.0"));
         }
         Ok(Revision(s.to_string()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The DNS domain the Ingress hosts hang from (`<workspace>.<domain>`, `airbyte.<domain>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Domain(String);
-
-impl Domain {
-    pub fn parse(s: &str) -> Result<Self> {
-        // Leave room for the longest prefix ("<52-char id>.").
-        if !is_dns_subdomain(s) || s.len() + WORKSPACE_ID_MAX + 1 > 253 {
-            return Err(Error::bad_input(format!("domain {s:?} is not a DNS name"))
-                .hint("use lower-case labels separated by dots, e.g. factory.example.com"));
-        }
-        Ok(Domain(s.to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,7 +1,8 @@
 //! The suite to render: validated settings, built once from the command line (or a workspaces
 //! file) and read by the renderer.
 
-use super::ids::{ClusterName, Domain, RepoUrl, Revision, TenantId, WorkspaceId};
+use super::ids::{ClusterName, RepoUrl, Revision};
+use crate::core::names::{Domain, TenantId, WorkspaceId};
 use crate::core::error::{Context, Error, Kind, Result};
 use serde::Deserialize;
 use std::collections::BTreeSet;

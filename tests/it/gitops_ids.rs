@@ -1,6 +1,7 @@
 //! Property tests of the id validation: nothing invalid gets through, nothing valid is refused.
 
-use appgear::gitops::ids::{ClusterName, TenantId, WorkspaceId, WORKSPACE_ID_MAX};
+use appgear::core::names::{TenantId, WorkspaceId, WORKSPACE_ID_MAX};
+use appgear::gitops::ids::ClusterName;
 use proptest::prelude::*;
 
 /// The definition, written independently of the implementation: a DNS-1123 label.
