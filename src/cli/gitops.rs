@@ -1,9 +1,10 @@
 //! `appgear gitops ...`: render the appgear-gitops-suites tree.
 
 use crate::core::error::{Error, Result};
+use crate::core::owned_files::Action;
 use crate::core::ui;
 use crate::gitops::model::{read_workspaces_file, Suite, WorkspaceEntry};
-use crate::gitops::output::{self, Action};
+use crate::gitops::output;
 use crate::gitops::render;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -103,14 +104,10 @@ fn render_tree(args: RenderArgs) -> Result<i32> {
         return Ok(0);
     }
 
-    let count = |a: Action| plan.steps.iter().filter(|s| s.action == a).count();
     for s in &plan.steps {
-        match s.action {
-            Action::KeepUsers => ui::warn(&format!(
-                "kept {}: its appgear marker was removed, so it is yours and was not overwritten",
-                s.path
-            )),
-            Action::RemoveStale => ui::step(&format!("removed {} (no longer rendered)", s.path)),
+        match (s.action, s.message()) {
+            (Action::RemoveStale, Some(m)) => ui::step(&m),
+            (_, Some(m)) => ui::warn(&m),
             _ => {}
         }
     }
@@ -120,11 +117,11 @@ fn render_tree(args: RenderArgs) -> Result<i32> {
         suite.workspaces.len(),
         if suite.workspaces.len() == 1 { "" } else { "s" },
         args.out.display(),
-        count(Action::Create),
-        count(Action::Update),
-        count(Action::Unchanged),
-        count(Action::KeepUsers),
-        count(Action::RemoveStale),
+        plan.count(Action::Create),
+        plan.count(Action::Update),
+        plan.count(Action::Unchanged),
+        plan.count(Action::KeepUsers) + plan.count(Action::KeepEdited),
+        plan.count(Action::RemoveStale),
     ));
     println!(
         "next: appgear verify {out}\n      push {out} to {repo} ({rev}), then register it once with Argo CD:\n      kubectl apply -n argocd -f {out}/clusters/{cluster}/apps-suites.yaml",

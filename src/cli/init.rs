@@ -1,8 +1,9 @@
 //! `appgear init`: create or complete the home folder.
 
 use crate::core::error::Result;
+use crate::core::owned_files::Action;
 use crate::core::ui;
-use crate::topology_a::home::{Home, InitReport, WriteOutcome};
+use crate::topology_a::home::{Home, InitReport};
 
 pub fn run(home: &Home) -> Result<i32> {
     home.ensure_root()?;
@@ -31,17 +32,15 @@ pub fn print_report(home: &Home, report: &InitReport) {
     if let Some(w) = &report.cde_owner_warning {
         ui::warn(w);
     }
-    for (file, outcome) in &report.files {
-        match outcome {
-            WriteOutcome::Created => ui::step(&format!("wrote {file}")),
-            WriteOutcome::Updated => ui::step(&format!("updated {file}")),
-            WriteOutcome::KeptUsers => ui::warn(&format!(
-                "{file} has no appgear marker, so it is yours: left unchanged (restore the marker line or delete the file to get appgear's version)"
-            )),
-            WriteOutcome::KeptEdited => ui::warn(&format!(
-                "{file} was edited since appgear wrote it: your version is kept (remove its marker line to make it yours for good, or delete it to get appgear's version)"
-            )),
-            WriteOutcome::Unchanged => {}
+    for step in &report.files {
+        match step.action {
+            Action::Create => ui::step(&format!("wrote {}", step.path)),
+            Action::Update => ui::step(&format!("updated {}", step.path)),
+            _ => {
+                if let Some(m) = step.message() {
+                    ui::warn(&m);
+                }
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! What every product shares. Nothing here imports a product.
 
+pub mod digest;
 pub mod error;
 pub mod files;
 pub mod names;
+pub mod owned_files;
 pub mod ports;
 pub mod ui;

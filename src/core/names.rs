@@ -107,4 +107,3 @@ impl Domain {
         &self.0
     }
 }
-

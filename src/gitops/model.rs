@@ -2,8 +2,8 @@
 //! file) and read by the renderer.
 
 use super::ids::{ClusterName, RepoUrl, Revision};
-use crate::core::names::{Domain, TenantId, WorkspaceId};
 use crate::core::error::{Context, Error, Kind, Result};
+use crate::core::names::{Domain, TenantId, WorkspaceId};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,37 +1,14 @@
-//! Rendered files → disk. First a plan (what to create, update, keep or remove), then its
-//! application. A file that still carries appgear's marker is appgear's to rewrite or remove; a file
-//! without it is the user's and is never touched.
+//! Rendered files → disk, under the one owned-file policy of `core::owned_files`: a marked file
+//! the user has not edited is rewritten (or removed once no longer rendered), an edited one is
+//! kept, one whose marker was removed is the user's. What is gitops' own: which folders a render
+//! owns, and the refusal to render into a foreign folder.
 
-use super::render::{RenderedFile, MARKER_PREFIX};
+use super::render::RenderedFile;
 use crate::core::error::{Error, Kind, Result};
+use crate::core::owned_files::{self, has_marker, Ledger, OwnedFile, Plan};
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    Create,
-    Update,
-    Unchanged,
-    /// The file exists without appgear's marker: it is the user's.
-    KeepUsers,
-    /// Written by an earlier render, no longer part of the tree.
-    RemoveStale,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Step {
-    pub path: String,
-    pub action: Action,
-}
-
-#[derive(Debug)]
-pub struct Plan {
-    pub root: PathBuf,
-    pub steps: Vec<Step>,
-    files: Vec<RenderedFile>,
-}
+use std::path::Path;
 
 /// The folders a render owns inside the tree: `apps/factory` and the folder of the cluster it
 /// renders for. Other folders (README, .git, other suites, other clusters' Applications) are never
@@ -47,9 +24,9 @@ fn owned_dirs(files: &[RenderedFile]) -> BTreeSet<String> {
     dirs
 }
 
-fn has_marker(path: &Path) -> bool {
-    std::fs::read_to_string(path)
-        .map(|t| t.starts_with(MARKER_PREFIX))
+fn marked(path: &Path) -> bool {
+    crate::core::files::read_text_nofollow(path)
+        .map(|t| has_marker(&t))
         .unwrap_or(false)
 }
 
@@ -109,7 +86,7 @@ pub fn plan(root: &Path, files: Vec<RenderedFile>, force: bool) -> Result<Plan> 
     }
     let earlier_marked: BTreeSet<String> = earlier
         .into_iter()
-        .filter(|p| has_marker(&root.join(p)))
+        .filter(|p| marked(&root.join(p)))
         .collect();
 
     let non_empty = match std::fs::read_dir(root) {
@@ -121,7 +98,7 @@ pub fn plan(root: &Path, files: Vec<RenderedFile>, force: bool) -> Result<Plan> 
     let mut any_render = Vec::new();
     files_under(root, &root.join("clusters"), &mut any_render)?;
     let earlier_render =
-        !earlier_marked.is_empty() || any_render.iter().any(|p| has_marker(&root.join(p)));
+        !earlier_marked.is_empty() || any_render.iter().any(|p| marked(&root.join(p)));
     if non_empty && !earlier_render && !force {
         return Err(Error::bad_input(format!(
             "output folder {} is not empty and holds no earlier appgear render",
@@ -130,72 +107,19 @@ pub fn plan(root: &Path, files: Vec<RenderedFile>, force: bool) -> Result<Plan> 
         .hint("choose an empty or new folder, or pass --force to render into it (files without appgear's marker are never overwritten)"));
     }
 
-    let mut steps = Vec::new();
-    let wanted: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    for f in &files {
-        let path = root.join(&f.path);
-        let action = match std::fs::read_to_string(&path) {
-            Ok(existing) if existing == f.text => Action::Unchanged,
-            Ok(existing) if existing.starts_with(MARKER_PREFIX) => Action::Update,
-            Ok(_) => Action::KeepUsers,
-            Err(e) if e.kind() == ErrorKind::NotFound => Action::Create,
-            // Present but unreadable (not UTF-8, no permission): not ours to overwrite.
-            Err(_) if path.exists() => Action::KeepUsers,
-            Err(e) => return Err(not_writable(root, e)),
-        };
-        steps.push(Step {
-            path: f.path.clone(),
-            action,
-        });
-    }
-    for stale in earlier_marked
-        .iter()
-        .filter(|p| !wanted.contains(p.as_str()))
-    {
-        steps.push(Step {
-            path: stale.clone(),
-            action: Action::RemoveStale,
-        });
-    }
-    Ok(Plan {
-        root: root.to_path_buf(),
-        steps,
-        files,
-    })
+    let wanted = files
+        .into_iter()
+        .map(|f| OwnedFile {
+            path: f.path,
+            text: f.text,
+        })
+        .collect();
+    let earlier: Vec<String> = earlier_marked.into_iter().collect();
+    owned_files::plan(root, wanted, &earlier, &Ledger::load(root))
 }
 
-/// Carry out a plan. Files are written through a temporary name and renamed, so an interrupted
-/// render never leaves a half-written manifest.
+/// Carry out a plan; the tree's ledger records what was written.
 pub fn apply(plan: &Plan) -> Result<()> {
-    let root = &plan.root;
-    std::fs::create_dir_all(root).map_err(|e| not_writable(root, e))?;
-    for (step, file) in plan.steps.iter().zip(plan.files.iter()) {
-        if !matches!(step.action, Action::Create | Action::Update) {
-            continue;
-        }
-        let path = root.join(&file.path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| not_writable(root, e))?;
-        }
-        crate::core::files::write_atomic(&path, file.text.as_bytes(), None)
-            .map_err(|e| not_writable(root, e))?;
-    }
-    for step in plan
-        .steps
-        .iter()
-        .filter(|s| s.action == Action::RemoveStale)
-    {
-        let path = root.join(&step.path);
-        std::fs::remove_file(&path).map_err(|e| not_writable(root, e))?;
-        // Drop folders the removal emptied (a workspace that left the suite); stop at the first
-        // folder that still holds something.
-        let mut dir = path.parent();
-        while let Some(d) = dir {
-            if d == root.as_path() || std::fs::remove_dir(d).is_err() {
-                break;
-            }
-            dir = d.parent();
-        }
-    }
-    Ok(())
+    let mut ledger = Ledger::load(&plan.root);
+    owned_files::apply(plan, &mut ledger)
 }

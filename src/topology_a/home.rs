@@ -2,12 +2,11 @@
 //! the folders, reads and writes `.env`, renders the generated files and holds the lock.
 
 use crate::core::error::{Context, Error, Kind, Result};
+use crate::core::{files, owned_files};
 use crate::topology_a::env_file::EnvFile;
 use crate::topology_a::settings::{self, Settings};
 use crate::topology_a::{generated, lock};
 use std::path::{Path, PathBuf};
-
-pub use generated::WriteOutcome;
 
 /// The user id code-server runs as in its official image.
 pub const CDE_DEFAULT_UID: u32 = 1000;
@@ -22,7 +21,8 @@ pub struct Home {
 pub struct InitReport {
     pub created_env: bool,
     pub added_keys: Vec<String>,
-    pub files: Vec<(String, WriteOutcome)>,
+    /// What happened to each generated file.
+    pub files: Vec<owned_files::Step>,
     pub tls_issued: bool,
     /// Set when config/cde belongs to someone code-server does not run as.
     pub cde_owner_warning: Option<String>,
@@ -84,12 +84,10 @@ impl Home {
         report.cde_owner_warning = give_to_cde_user(&self.cde_dir(), &settings)?;
         report.tls_issued = crate::topology_a::tls::ensure(&self.tls_dir(), &tls_names(&settings))?
             == crate::topology_a::tls::Outcome::Issued;
-        let mut ledger = generated::Ledger::load(&self.root);
-        for file in generated::files(&settings)? {
-            let outcome = generated::write(&self.root, file.path, &file.content, &mut ledger)?;
-            report.files.push((file.path.to_string(), outcome));
-        }
-        ledger.save(&self.root)?;
+        let mut ledger = owned_files::Ledger::load(&self.root);
+        let plan = owned_files::plan(&self.root, generated::files(&settings)?, &[], &ledger)?;
+        owned_files::apply(&plan, &mut ledger)?;
+        report.files = plan.steps;
         Ok(report)
     }
 
@@ -125,7 +123,7 @@ impl Home {
         if !added.is_empty() {
             self.save_env(&env)?;
         } else {
-            restrict_mode(&path)?;
+            files::restrict_mode(&path)?;
         }
         Ok((env, created, added))
     }
@@ -150,7 +148,7 @@ impl Home {
 
     /// Write `.env` atomically with mode 0600: it holds the code-server password.
     pub fn save_env(&self, env: &EnvFile) -> Result<()> {
-        write_private(&self.env_path(), &env.render())
+        files::write_private(&self.env_path(), &env.render())
     }
 
     /// Load and validate the settings.
@@ -242,23 +240,6 @@ fn generate_password() -> Result<String> {
     Ok(out)
 }
 
-/// Write a file atomically, readable only by its owner (it may hold a secret).
-pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    crate::core::files::write_atomic(path, text.as_bytes(), Some(0o600))
-        .or_err(Kind::NotReady, || {
-            format!("cannot write {}", path.display())
-        })?;
-    restrict_mode(path)
-}
-
-fn restrict_mode(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .or_err(Kind::NotReady, || {
-            format!("cannot set permissions of {}", path.display())
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,7 +293,8 @@ mod tests {
             assert!(home.root().join(dir).is_dir(), "{dir}");
         }
         // The secret never lands in a generated file.
-        for (file, _) in &again.files {
+        for step in &again.files {
+            let file = &step.path;
             let text = std::fs::read_to_string(home.root().join(file)).unwrap();
             assert!(!text.contains(&password), "{file} holds the password");
         }

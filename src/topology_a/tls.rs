@@ -140,7 +140,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
 
 /// Private keys are readable by their owner only.
 fn write_secret(path: &Path, text: &str) -> Result<()> {
-    crate::topology_a::home::write_private(path, text)
+    crate::core::files::write_private(path, text)
 }
 
 #[cfg(test)]

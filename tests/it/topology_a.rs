@@ -530,7 +530,7 @@ fn a_generated_file_the_user_took_over_is_never_rewritten() {
     assert!(
         text(&out)
             .1
-            .contains("docker-compose.yml has no appgear marker, so it is yours"),
+            .contains("kept docker-compose.yml: its appgear marker was removed, so it is yours"),
         "{}",
         text(&out).1
     );

@@ -31,8 +31,7 @@ pub fn load(home: &Home) -> Result<(Settings, Project)> {
 /// A digest of every file under the service's read-only bind mounts. Traefik reads its static
 /// configuration and certificates only at start, so a change in them must recreate it.
 fn read_only_digest(svc: &Service) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
+    let mut hasher = crate::core::digest::Sha256Hex::default();
     for m in &svc.mounts {
         if let Mount::Bind {
             source,
@@ -45,15 +44,11 @@ fn read_only_digest(svc: &Service) -> String {
             files.sort();
             for f in files {
                 hasher.update(f.to_string_lossy().as_bytes());
-                hasher.update(std::fs::read(&f).unwrap_or_default());
+                hasher.update(&std::fs::read(&f).unwrap_or_default());
             }
         }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finish()
 }
 
 /// Files below `path` (or `path` itself), a few levels deep: configuration folders are shallow.

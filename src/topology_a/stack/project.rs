@@ -107,10 +107,8 @@ impl Service {
     /// A digest of everything that shapes the container: if it changes, the container is
     /// recreated. Stored as Compose's `com.docker.compose.config-hash` label.
     pub fn config_hash(&self) -> String {
-        use sha2::{Digest, Sha256};
         let json = serde_json::to_vec(self).unwrap_or_default();
-        let digest = Sha256::digest(&json);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::core::digest::sha256_hex(&json)
     }
 }
 
