@@ -116,7 +116,7 @@ fn raw_settings(a: Box<ServeArgs>) -> RawSettings {
 }
 
 fn print_token(a: TokenArgs) -> Result<i32> {
-    let workspace = config::validate_workspace(a.workspace.as_deref())?;
+    let workspace = config::workspace_id(a.workspace.as_deref())?;
     let secret = config::load_secret_for_token(
         a.secret_file.as_deref(),
         env_nonempty("MULTIPLAYER_TOKEN_SECRET"),
@@ -129,7 +129,7 @@ fn print_token(a: TokenArgs) -> Result<i32> {
         return Err(Error::bad_input("--ttl is zero").hint("give a duration such as 12h"));
     }
     let claims = Claims {
-        ws: workspace,
+        ws: workspace.as_str().to_string(),
         ro: a.read_only,
         exp: token::now_unix().saturating_add(ttl.as_secs().max(1)),
         sub: a.subject.filter(|s| !s.is_empty()),

@@ -1,6 +1,7 @@
 //! Gateway settings: validated once at start from flags and environment, then read-only.
 
 use crate::core::error::{Error, Result};
+use crate::core::names::WorkspaceId;
 use crate::multiplayer::token::MIN_SECRET_LEN;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
-    pub workspace: String,
+    pub workspace: WorkspaceId,
     pub redis_url: String,
     pub redpanda_broker: Option<String>,
     /// Normalised: empty (rooms at the root) or `/segment[/segment...]` without a trailing slash.
@@ -79,7 +80,7 @@ impl GatewayConfig {
             Error::bad_input(format!("--listen {:?} is not an address", raw.listen))
                 .hint("give host:port, for example 0.0.0.0:8080 or 127.0.0.1:9000")
         })?;
-        let workspace = validate_workspace(raw.workspace.as_deref())?;
+        let workspace = workspace_id(raw.workspace.as_deref())?;
         let redis_url = redis_url(raw.redis.as_deref(), raw.redis_host_env.as_deref())?;
         let path_prefix = normalize_prefix(&raw.path_prefix)?;
         let secret = load_secret(raw.token_secret_file.as_deref(), raw.token_secret_env)?;
@@ -142,23 +143,15 @@ impl GatewayConfig {
     }
 }
 
-pub fn validate_workspace(ws: Option<&str>) -> Result<String> {
-    let hint =
-        "set WORKSPACE_ID or --workspace to the workspace id (lowercase letters, digits, '-')";
-    let ws = ws
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::bad_input("no workspace id given").hint(hint))?;
-    let ok = ws.len() <= 63
-        && ws
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !ws.starts_with('-')
-        && !ws.ends_with('-');
-    if !ok {
-        return Err(Error::bad_input(format!("workspace id {ws:?} is not valid")).hint(hint));
-    }
-    Ok(ws.to_string())
+/// The workspace served. A missing one gets its own message; a given one must pass the crate's
+/// one workspace-id rule, so that an id refused anywhere else is refused here with the same words.
+pub fn workspace_id(ws: Option<&str>) -> Result<WorkspaceId> {
+    let ws = ws.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| {
+        Error::bad_input("no workspace id given").hint(
+            "set WORKSPACE_ID or --workspace to the workspace id (lowercase letters, digits, '-')",
+        )
+    })?;
+    WorkspaceId::parse(ws)
 }
 
 fn redis_url(redis: Option<&str>, host_env: Option<&str>) -> Result<String> {
@@ -338,10 +331,25 @@ mod tests {
 
     #[test]
     fn workspaces() {
-        assert!(validate_workspace(Some("ws-1")).is_ok());
-        assert!(validate_workspace(Some("WS")).is_err());
-        assert!(validate_workspace(Some("-a")).is_err());
-        assert!(validate_workspace(None).is_err());
+        assert_eq!(workspace_id(Some(" ws-1 ")).unwrap().as_str(), "ws-1");
+        assert!(workspace_id(Some("WS")).is_err());
+        assert!(workspace_id(Some("-a")).is_err());
+        let missing = workspace_id(None).unwrap_err().to_string();
+        assert!(missing.contains("no workspace id given"), "{missing}");
+        assert!(workspace_id(Some("  ")).is_err());
+    }
+
+    #[test]
+    fn a_53_character_workspace_id_is_refused_with_the_crates_one_message() {
+        let id = "a".repeat(53);
+        let ours = workspace_id(Some(&id)).unwrap_err();
+        let the_rule = WorkspaceId::parse(&id).unwrap_err();
+        assert_eq!(
+            (ours.kind, &ours.message, &ours.hint),
+            (the_rule.kind, &the_rule.message, &the_rule.hint)
+        );
+        assert!(ours.message.contains("is too long"), "{}", ours.message);
+        assert!(workspace_id(Some(&"a".repeat(52))).is_ok());
     }
 
     #[test]

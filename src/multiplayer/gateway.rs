@@ -65,7 +65,7 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
             .hint(redis_hint))
         }
     }
-    let keys = Keys::new(&config.workspace);
+    let keys = Keys::new(config.workspace.as_str());
     let metrics = Arc::new(Metrics::default());
     let backplane = RedisBackplane::connect(link.clone(), keys.clone(), metrics.clone())
         .await
@@ -86,7 +86,7 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
     getrandom::fill(&mut id).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
     log::info(format!(
         "multiplayer gateway for workspace {} listening on {local}, rooms at {}/<room>, Redis at {redis_at}",
-        config.workspace,
+        config.workspace.as_str(),
         config.path_prefix
     ));
     if let Some(b) = &config.redpanda_broker {

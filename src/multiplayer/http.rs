@@ -67,7 +67,7 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         (Method::GET, "/readyz") => readyz(&gw).await,
         (Method::GET, "/metrics") => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            gw.metrics.render(&gw.config.workspace),
+            gw.metrics.render(gw.config.workspace.as_str()),
         )
             .into_response(),
         (_, "/locks") => locks_api(&gw, &parts.method, &parts.headers, &query).await,
@@ -98,7 +98,7 @@ fn upgrade_room(
             let claims = token::verify(
                 &t,
                 gw.config.secret.bytes(),
-                &gw.config.workspace,
+                gw.config.workspace.as_str(),
                 token::now_unix(),
             )
             .map_err(|e| match e {
@@ -172,7 +172,7 @@ async fn locks_api(
     let claims = match token::verify(
         &t,
         gw.config.secret.bytes(),
-        &gw.config.workspace,
+        gw.config.workspace.as_str(),
         token::now_unix(),
     ) {
         Ok(c) => c,

@@ -46,6 +46,34 @@ fn serve_without_workspace_is_bad_input() {
 }
 
 #[test]
+fn a_53_character_workspace_id_is_refused_by_serve_and_token_alike() {
+    let id = "w".repeat(53);
+    let serve = appgear(
+        &[
+            "multiplayer",
+            "serve",
+            "--workspace",
+            &id,
+            "--redis",
+            "127.0.0.1:1",
+        ],
+        &[("MULTIPLAYER_TOKEN_SECRET", SECRET)],
+    );
+    let token = appgear(
+        &["multiplayer", "token", "--workspace", &id],
+        &[("MULTIPLAYER_TOKEN_SECRET", SECRET)],
+    );
+    for o in [&serve, &token] {
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+        assert!(
+            stderr(o).contains(&format!("workspace id \"{id}\" is too long")),
+            "{}",
+            stderr(o)
+        );
+    }
+}
+
+#[test]
 fn serve_with_a_short_secret_is_bad_input_and_does_not_print_it() {
     let o = appgear(
         &[
