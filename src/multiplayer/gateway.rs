@@ -1,15 +1,15 @@
 //! The running gateway: shared state, start-up checks, the HTTP server and orderly shutdown.
 
 use crate::core::error::{Error, Result};
-use crate::multiplayer::backplane::{Backplane, GatewayId};
+use crate::multiplayer::redis::backplane::{Backplane, GatewayId};
 use crate::multiplayer::config::GatewayConfig;
 use crate::multiplayer::http;
-use crate::multiplayer::locks::LockStore;
+use crate::multiplayer::redis::locks::LockStore;
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::Metrics;
-use crate::multiplayer::persistence::{DocStore, RedisDocStore};
-use crate::multiplayer::redis_backplane::RedisBackplane;
-use crate::multiplayer::redis_link::{Keys, RedisLink};
+use crate::multiplayer::redis::persistence::{DocStore, RedisDocStore};
+use crate::multiplayer::redis::pubsub::RedisBackplane;
+use crate::multiplayer::redis::link::{Keys, RedisLink};
 use crate::multiplayer::registry::Registry;
 use crate::multiplayer::slots::ConnectionSlots;
 use std::sync::atomic::{AtomicU64, Ordering};

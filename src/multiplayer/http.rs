@@ -1,10 +1,10 @@
 //! HTTP routes. WebSocket upgrades under the prefix are rooms; plain requests are the health,
 //! metrics and lock endpoints (also reachable under the prefix, for a proxy that keeps it).
 
-use crate::multiplayer::backplane::{Envelope, Signal};
-use crate::multiplayer::close::{self, Close};
+use crate::multiplayer::redis::backplane::{Envelope, Signal};
+use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::gateway::Gateway;
-use crate::multiplayer::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
+use crate::multiplayer::redis::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
 use crate::multiplayer::metrics::inc;
 use crate::multiplayer::room_path::{local_path, room_from_path};
 use crate::multiplayer::session;

@@ -4,19 +4,13 @@
 //! `http` (routes) → `session` (one connection) → `room` (one document) → `persistence`,
 //! `backplane` and `room_locks`.
 
-pub mod backplane;
-pub mod close;
-pub mod codec;
 pub mod config;
 pub mod gateway;
 pub mod http;
-pub mod locks;
 pub mod log;
 pub mod metrics;
-pub mod payload_check;
-pub mod persistence;
-pub mod redis_backplane;
-pub mod redis_link;
+pub mod protocol;
+pub mod redis;
 pub mod registry;
 pub mod room;
 pub mod room_locks;

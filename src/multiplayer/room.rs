@@ -2,14 +2,14 @@
 //! room's sessions (each frame encoded once), persists and publishes changes, and unloads the
 //! document a grace period after the last session left.
 
-use crate::multiplayer::backplane::{BackplaneEvent, Envelope, Signal};
-use crate::multiplayer::close::{self, Close};
-use crate::multiplayer::codec::{self, DocUpdate, Inbound};
+use crate::multiplayer::redis::backplane::{BackplaneEvent, Envelope, Signal};
+use crate::multiplayer::protocol::close::{self, Close};
+use crate::multiplayer::protocol::codec::{self, DocUpdate, Inbound};
 use crate::multiplayer::gateway::Gateway;
-use crate::multiplayer::locks::{requested_paths, LockInfo};
+use crate::multiplayer::redis::locks::{requested_paths, LockInfo};
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, GaugeGuard};
-use crate::multiplayer::persistence::apply_stored;
+use crate::multiplayer::redis::persistence::apply_stored;
 use crate::multiplayer::room_locks::{lock_requests, LockKeeper, LockRequests};
 use axum::body::Bytes;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -106,7 +106,7 @@ pub async fn run(
     mut cmds: mpsc::Receiver<RoomCmd>,
 ) {
     let _loaded = GaugeGuard::new(&gw.metrics.loaded_documents);
-    let (bp_tx, mut bp_rx) = crate::multiplayer::backplane::inbox(BACKPLANE_QUEUE);
+    let (bp_tx, mut bp_rx) = crate::multiplayer::redis::backplane::inbox(BACKPLANE_QUEUE);
     let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
     tokio::spawn(publisher(gw.clone(), name.clone(), outbox_rx));
     let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx, outbox).await {
@@ -200,7 +200,7 @@ impl Room {
         gw: Arc<Gateway>,
         name: String,
         generation: u64,
-        inbox: crate::multiplayer::backplane::Inbox,
+        inbox: crate::multiplayer::redis::backplane::Inbox,
         outbox: mpsc::Sender<Bytes>,
     ) -> Result<Room, String> {
         // Subscribe first: an update published while we read storage is then delivered later

@@ -1,8 +1,8 @@
 //! One editor connection: a reader that decodes frames and hands them to the room, and a writer
 //! that drains the connection's bounded queue and carries out close requests.
 
-use crate::multiplayer::close::{self, Close};
-use crate::multiplayer::codec;
+use crate::multiplayer::protocol::close::{self, Close};
+use crate::multiplayer::protocol::codec;
 use crate::multiplayer::gateway::Gateway;
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::room::{RoomCmd, SessionLink};

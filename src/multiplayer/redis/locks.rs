@@ -4,7 +4,7 @@
 //! An owner is a string: `yjs:<clientID>` for an editor that asked through its awareness state,
 //! or `http:<token subject>` for an HTTP caller. The lease value is `<fencing>|<owner>`.
 
-use crate::multiplayer::redis_link::{Keys, RedisLink};
+use crate::multiplayer::redis::link::{Keys, RedisLink};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! survives the gateway being killed. Compaction folds the log into the snapshot; a generation
 //! counter makes two replicas compacting at once harmless (the later one gives up).
 
-use crate::multiplayer::redis_link::{Keys, RedisLink};
+use crate::multiplayer::redis::link::{Keys, RedisLink};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use yrs::updates::decoder::Decode;

@@ -5,7 +5,7 @@
 //! validated with `yrs`' decoders. Decoding never panics: `yrs` has debug assertions on client ids
 //! that attacker-controlled bytes can trip, so the pure decoding step runs under `catch_unwind`.
 
-use crate::multiplayer::payload_check;
+use crate::multiplayer::protocol::payload_check;
 use axum::body::Bytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use yrs::encoding::read::{Cursor, Read};
