@@ -75,7 +75,7 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{} cannot start the async runtime: {e}", ui::red("error:"));
+            ui::err(format_args!("{} cannot start the async runtime: {e}", ui::red("error:")));
             return 1;
         }
     };
@@ -107,17 +107,17 @@ async fn run(cli: Cli) -> Result<i32> {
 /// One line with the message, one with the hint, then any detail lines; the cause chain only with
 /// `--verbose`.
 pub fn report(e: &Error, verbose: bool) {
-    eprintln!("{} {}", ui::red("error:"), e.message);
+    ui::err(format_args!("{} {}", ui::red("error:"), e.message));
     if let Some(h) = &e.hint {
-        eprintln!("{} {h}", ui::yellow("hint:"));
+        ui::err(format_args!("{} {h}", ui::yellow("hint:")));
     }
     for line in &e.detail {
-        eprintln!("  {line}");
+        ui::err(format_args!("  {line}"));
     }
     if verbose {
         if let Some(src) = &e.source {
             for cause in src.chain() {
-                eprintln!("{} {cause}", ui::dim("caused by:"));
+                ui::err(format_args!("{} {cause}", ui::dim("caused by:")));
             }
         }
     }

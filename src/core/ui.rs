@@ -51,13 +51,27 @@ pub fn dim(s: &str) -> String {
     paint("2", s)
 }
 
+/// A line on stdout (results, tables, JSON). A closed pipe (`appgear status | head -1`) or a
+/// full disk must not turn into a panic (exit 101) as with `println!`: the line is dropped and
+/// the command ends with its own exit code.
+pub fn out(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// A line on stderr (messages, errors, progress), with the same care as [`out`].
+pub fn err(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// A one-line step message on stderr (stdout is kept for results and JSON).
 pub fn step(msg: &str) {
-    eprintln!("{} {msg}", green("•"));
+    err(format_args!("{} {msg}", green("•")));
 }
 
 pub fn warn(msg: &str) {
-    eprintln!("{} {msg}", yellow("warning:"));
+    err(format_args!("{} {msg}", yellow("warning:")));
 }
 
 /// A spinner for work of unknown length; hidden when stderr is not a terminal.
@@ -127,7 +141,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 pub fn print_json(value: &impl serde::Serialize) -> crate::core::error::Result<()> {
     let s = serde_json::to_string_pretty(value)
         .map_err(|e| crate::core::error::Error::internal(format!("cannot encode JSON: {e}")))?;
-    println!("{s}");
+    out(s);
     Ok(())
 }
 
@@ -177,7 +191,7 @@ impl Tracker {
         if self.tty {
             self.bar(name).set_message(msg.to_string());
         } else {
-            eprintln!("• {name}: {msg}");
+            err(format_args!("• {name}: {msg}"));
         }
     }
 
@@ -200,7 +214,7 @@ impl Tracker {
             pb.set_prefix(format!("✓ {name:22}"));
             pb.finish_with_message(msg.to_string());
         } else {
-            eprintln!("✓ {name}: {msg}");
+            err(format_args!("✓ {name}: {msg}"));
         }
     }
 
@@ -209,7 +223,7 @@ impl Tracker {
         if self.tty {
             bytes_bar(&self.multi, format!("pulling {image}"))
         } else {
-            eprintln!("• pulling {image}");
+            err(format_args!("• pulling {image}"));
             ProgressBar::hidden()
         }
     }

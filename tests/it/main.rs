@@ -9,7 +9,9 @@ mod common;
 #[allow(dead_code)]
 mod redis_server;
 
+mod cli;
 mod gitops_ids;
+mod layers;
 mod gitops_render;
 mod gitops_tools;
 mod multiplayer_cli;

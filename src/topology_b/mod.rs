@@ -1,0 +1,1 @@
+//! Topology B: the Factory suite on a local kind cluster.
