@@ -1,9 +1,9 @@
 //! The Redis pub/sub transport of the backplane: one channel per room, one subscriber connection
 //! per gateway that reconnects and asks rooms to resync when it had to.
 
-use crate::multiplayer::redis::backplane::{Backplane, BackplaneEvent, Inbox};
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, Metrics};
+use crate::multiplayer::redis::backplane::{Backplane, BackplaneEvent, Inbox};
 use crate::multiplayer::redis::link::{Keys, RedisLink};
 use axum::body::Bytes;
 use futures_util::future::BoxFuture;

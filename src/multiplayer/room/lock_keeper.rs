@@ -1,9 +1,9 @@
 //! A room's lock keeper: holds the leases its editors asked for (through their awareness
 //! state), renews them, retries contended ones, and reports the room's lock table to the room.
 
+use crate::multiplayer::log;
 use crate::multiplayer::redis::backplane::{Backplane, Envelope, GatewayId, Signal};
 use crate::multiplayer::redis::locks::{diff, editor_owner, LockInfo, LockStore};
-use crate::multiplayer::log;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;

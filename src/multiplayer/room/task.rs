@@ -2,15 +2,16 @@
 //! room's sessions (each frame encoded once), persists and publishes changes, and unloads the
 //! document a grace period after the last session left.
 
-use crate::multiplayer::redis::backplane::{BackplaneEvent, Envelope, Signal};
-use crate::multiplayer::protocol::close::{self, Close};
-use crate::multiplayer::protocol::codec::{self, DocUpdate, Inbound};
-use crate::multiplayer::gateway::Gateway;
-use crate::multiplayer::redis::locks::{requested_paths, LockInfo};
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, GaugeGuard};
+use crate::multiplayer::protocol::close::{self, Close};
+use crate::multiplayer::protocol::codec::{self, DocUpdate, Inbound};
+use crate::multiplayer::redis::backplane::{self, BackplaneEvent, Envelope, Signal};
+use crate::multiplayer::redis::locks::{requested_paths, LockInfo};
 use crate::multiplayer::redis::persistence::apply_stored;
-use crate::multiplayer::room_locks::{lock_requests, LockKeeper, LockRequests};
+use crate::multiplayer::room::deps::RoomDeps;
+use crate::multiplayer::room::link::{RoomCmd, SessionLink};
+use crate::multiplayer::room::lock_keeper::{lock_requests, LockKeeper, LockRequests};
 use axum::body::Bytes;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -32,33 +33,6 @@ const BACKPLANE_QUEUE: usize = 1024;
 /// slows down rather than dropping one); presence that finds it full is dropped and counted.
 const PUBLISH_QUEUE: usize = 1024;
 
-/// How a room reaches one session's connection.
-#[derive(Clone, Debug)]
-pub struct SessionLink {
-    pub id: u64,
-    pub frames: mpsc::Sender<Bytes>,
-    pub control: mpsc::UnboundedSender<Close>,
-    pub read_only: bool,
-}
-
-#[derive(Debug)]
-pub enum RoomCmd {
-    Join {
-        session: SessionLink,
-        ack: oneshot::Sender<Result<(), String>>,
-    },
-    Leave {
-        session: u64,
-    },
-    Message {
-        session: u64,
-        msg: Inbound,
-    },
-    Shutdown {
-        done: oneshot::Sender<()>,
-    },
-}
-
 struct SessionState {
     link: SessionLink,
     /// Awareness client ids this connection announced (removed when it closes).
@@ -67,7 +41,7 @@ struct SessionState {
 
 struct Room {
     name: String,
-    gw: Arc<Gateway>,
+    deps: RoomDeps,
     awareness: Awareness,
     sessions: HashMap<u64, SessionState>,
     locks: LockRequests,
@@ -99,28 +73,33 @@ enum Exit {
     Broken(Close),
 }
 
+/// Serve the room `name` until it unloads, breaks or the gateway stops. `unlist` takes the room
+/// off the registry's list; it is called as soon as the room stops taking sessions, so that a
+/// session joining meanwhile gets a fresh room rather than this one.
 pub async fn run(
-    gw: Arc<Gateway>,
+    deps: RoomDeps,
     name: String,
     generation: u64,
     mut cmds: mpsc::Receiver<RoomCmd>,
+    unlist: impl FnOnce(),
 ) {
-    let _loaded = GaugeGuard::new(&gw.metrics.loaded_documents);
-    let (bp_tx, mut bp_rx) = crate::multiplayer::redis::backplane::inbox(BACKPLANE_QUEUE);
+    let metrics = deps.metrics.clone();
+    let _loaded = GaugeGuard::new(&metrics.loaded_documents);
+    let (bp_tx, mut bp_rx) = backplane::inbox(BACKPLANE_QUEUE);
     let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
-    tokio::spawn(publisher(gw.clone(), name.clone(), outbox_rx));
-    let mut room = match Room::load(gw.clone(), name.clone(), generation, bp_tx, outbox).await {
+    tokio::spawn(publisher(deps.clone(), name.clone(), outbox_rx));
+    let mut room = match Room::load(deps.clone(), name.clone(), generation, bp_tx, outbox).await {
         Ok(r) => r,
         Err(e) => {
             log::warn(format!("room {name:?}: cannot load: {e}"));
-            gw.rooms.remove_if(&name, generation);
+            unlist();
             cmds.close();
             while let Some(cmd) = cmds.recv().await {
                 if let RoomCmd::Join { ack, .. } = cmd {
                     let _ = ack.send(Err(e.clone()));
                 }
             }
-            gw.backplane.unsubscribe(&name, generation).await;
+            deps.backplane.unsubscribe(&name, generation).await;
             return;
         }
     };
@@ -130,14 +109,14 @@ pub async fn run(
     tokio::spawn(
         LockKeeper {
             room: name.clone(),
-            store: gw.locks.clone(),
-            ttl: gw.config.lock_ttl,
-            backplane: gw.backplane.clone(),
-            origin: gw.id,
+            store: deps.locks.clone(),
+            ttl: deps.settings.lock_ttl,
+            backplane: deps.backplane.clone(),
+            origin: deps.gateway,
         }
         .run(lock_inbox, table_tx),
     );
-    let mut keepalive = tokio::time::interval(gw.config.keepalive);
+    let mut keepalive = tokio::time::interval(deps.settings.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let exit = loop {
         let unload_at = room.unload_at;
@@ -157,7 +136,7 @@ pub async fn run(
         }
     };
     // Stop taking commands; sessions that were joining retry and get a fresh room.
-    gw.rooms.remove_if(&name, generation);
+    unlist();
     cmds.close();
     while let Some(cmd) = cmds.recv().await {
         if let RoomCmd::Shutdown { done } = cmd {
@@ -170,7 +149,7 @@ pub async fn run(
         }
     }
     room.flush().await;
-    gw.backplane.unsubscribe(&name, generation).await;
+    deps.backplane.unsubscribe(&name, generation).await;
     if let Exit::Shutdown(done) = exit {
         let _ = done.send(());
     }
@@ -178,9 +157,9 @@ pub async fn run(
 
 /// Publish a room's messages one at a time, in the order the room produced them: an update that
 /// depends on an earlier one must not overtake it (a replica would hold it back as pending).
-async fn publisher(gw: Arc<Gateway>, name: String, mut outbox: mpsc::Receiver<Bytes>) {
+async fn publisher(deps: RoomDeps, name: String, mut outbox: mpsc::Receiver<Bytes>) {
     while let Some(msg) = outbox.recv().await {
-        if let Err(e) = gw.backplane.publish(&name, msg).await {
+        if let Err(e) = deps.backplane.publish(&name, msg).await {
             log::warn(format!(
                 "room {name:?}: cannot publish to other replicas: {e}"
             ));
@@ -197,22 +176,22 @@ async fn sleep_until(at: Option<Instant>) {
 
 impl Room {
     async fn load(
-        gw: Arc<Gateway>,
+        deps: RoomDeps,
         name: String,
         generation: u64,
-        inbox: crate::multiplayer::redis::backplane::Inbox,
+        inbox: backplane::Inbox,
         outbox: mpsc::Sender<Bytes>,
     ) -> Result<Room, String> {
         // Subscribe first: an update published while we read storage is then delivered later
         // rather than lost (applying it twice is harmless).
-        gw.backplane.subscribe(&name, generation, inbox).await?;
-        let stored = gw.store.load(&name).await?;
+        deps.backplane.subscribe(&name, generation, inbox).await?;
+        let stored = deps.store.load(&name).await?;
         let doc = Doc::with_client_id(random_client_id());
         apply_stored(&doc, &stored)?;
         let mut room = Room {
             snapshot_bytes: stored.total_bytes(),
             name,
-            gw,
+            deps,
             awareness: Awareness::new(doc),
             sessions: HashMap::new(),
             locks: LockRequests::default(),
@@ -268,7 +247,7 @@ impl Room {
         };
         self.forget_clients(state.client_ids);
         if self.sessions.is_empty() {
-            self.unload_at = Some(Instant::now() + self.gw.config.unload_grace);
+            self.unload_at = Some(Instant::now() + self.deps.settings.unload_grace);
         }
     }
 
@@ -280,7 +259,7 @@ impl Room {
             return;
         }
         let ids: Vec<u64> = ids.into_iter().collect();
-        let next_session = self.gw.next_session.load(Ordering::Relaxed);
+        let next_session = self.deps.sessions.next();
         let mut removal = AwarenessUpdate {
             clients: HashMap::new(),
         };
@@ -311,7 +290,7 @@ impl Room {
     }
 
     async fn on_message(&mut self, id: u64, msg: Inbound) -> Result<(), Close> {
-        inc(&self.gw.metrics.messages_received);
+        inc(&self.deps.metrics.messages_received);
         let Some(read_only) = self.sessions.get(&id).map(|s| s.link.read_only) else {
             return Ok(());
         };
@@ -326,7 +305,7 @@ impl Room {
             }
             Inbound::SyncStep2(u) | Inbound::Update(u) => {
                 if read_only {
-                    inc(&self.gw.metrics.dropped_readonly_writes);
+                    inc(&self.deps.metrics.dropped_readonly_writes);
                     return Ok(());
                 }
                 return self.on_client_update(id, u).await;
@@ -360,14 +339,14 @@ impl Room {
             Applied::Integrated | Applied::Pending => {}
             Applied::Nothing => return Ok(()),
             Applied::Rejected => {
-                inc(&self.gw.metrics.malformed_frames);
+                inc(&self.deps.metrics.malformed_frames);
                 self.close_session(id, close::BAD_DATA);
                 return Ok(());
             }
             Applied::Broken => return Err(close::RESYNC),
         }
-        if let Err(e) = self.gw.store.append(&self.name, &u.raw).await {
-            inc(&self.gw.metrics.redis_errors);
+        if let Err(e) = self.deps.store.append(&self.name, &u.raw).await {
+            inc(&self.deps.metrics.redis_errors);
             log::warn(format!(
                 "room {:?}: cannot persist an update: {e}; reloading the room",
                 self.name
@@ -545,7 +524,7 @@ impl Room {
             Signal::LocksChanged => {
                 self.locks.refresh();
             }
-            _ if env.origin == self.gw.id => {}
+            _ if env.origin == self.deps.gateway => {}
             Signal::Update(raw) => {
                 let frame = codec::sync_update(&raw);
                 if let Ok(Inbound::Update(u)) = codec::decode_frame(&frame) {
@@ -581,7 +560,7 @@ impl Room {
     async fn resync(&mut self) {
         // A lock change may have been among the lost messages.
         self.locks.refresh();
-        let stored = match self.gw.store.load(&self.name).await {
+        let stored = match self.deps.store.load(&self.name).await {
             Ok(s) => s,
             Err(e) => {
                 log::warn(format!("room {:?}: resync failed: {e}", self.name));
@@ -666,10 +645,10 @@ impl Room {
         }
         self.snapshot_bytes += self.log_bytes;
         self.log_bytes = 0;
-        let gw = self.gw.clone();
+        let store = self.deps.store.clone();
         let name = self.name.clone();
         tokio::spawn(async move {
-            if let Err(e) = gw.store.compact(&name).await {
+            if let Err(e) = store.compact(&name).await {
                 log::warn(format!("room {name:?}: compaction failed: {e}"));
             }
         });
@@ -680,7 +659,7 @@ impl Room {
         if self.log_bytes == 0 {
             return;
         }
-        if let Err(e) = self.gw.store.compact(&self.name).await {
+        if let Err(e) = self.deps.store.compact(&self.name).await {
             // Nothing is lost: the log stays and the next load reads it.
             log::warn(format!("room {:?}: compaction failed: {e}", self.name));
         }
@@ -688,7 +667,7 @@ impl Room {
 
     fn envelope(&self, signal: Signal) -> Bytes {
         Envelope {
-            origin: self.gw.id,
+            origin: self.deps.gateway,
             signal,
         }
         .encode()
@@ -706,7 +685,7 @@ impl Room {
     fn publish(&self, signal: Signal) {
         let msg = self.envelope(signal);
         if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(msg) {
-            inc(&self.gw.metrics.queue_overflows);
+            inc(&self.deps.metrics.queue_overflows);
         }
     }
 
@@ -715,7 +694,7 @@ impl Room {
             return;
         };
         match s.link.frames.try_send(frame) {
-            Ok(()) => inc(&self.gw.metrics.messages_sent),
+            Ok(()) => inc(&self.deps.metrics.messages_sent),
             Err(mpsc::error::TrySendError::Full(_)) => self.overflow(id),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
@@ -739,7 +718,7 @@ impl Room {
                 continue;
             }
             match s.link.frames.try_send(frame.clone()) {
-                Ok(()) => inc(&self.gw.metrics.messages_sent),
+                Ok(()) => inc(&self.deps.metrics.messages_sent),
                 Err(mpsc::error::TrySendError::Full(_)) => overflowed.push(*id),
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
@@ -752,7 +731,7 @@ impl Room {
     /// A consumer that cannot keep up is closed with a transient code, so it reconnects and
     /// resyncs, rather than silently missing a frame.
     fn overflow(&mut self, id: u64) {
-        inc(&self.gw.metrics.queue_overflows);
+        inc(&self.deps.metrics.queue_overflows);
         self.close_session(id, close::TOO_SLOW);
     }
 

@@ -1,14 +1,15 @@
 //! HTTP routes. WebSocket upgrades under the prefix are rooms; plain requests are the health,
 //! metrics and lock endpoints (also reachable under the prefix, for a proxy that keeps it).
 
-use crate::multiplayer::redis::backplane::{Envelope, Signal};
-use crate::multiplayer::protocol::close::{self, Close};
-use crate::multiplayer::gateway::Gateway;
-use crate::multiplayer::redis::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
 use crate::multiplayer::metrics::inc;
-use crate::multiplayer::room_path::{local_path, room_from_path};
-use crate::multiplayer::session;
-use crate::multiplayer::slots::Slot;
+use crate::multiplayer::protocol::close::{self, Close};
+use crate::multiplayer::redis::backplane::{Envelope, Signal};
+use crate::multiplayer::redis::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
+use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::registry::Registry;
+use crate::multiplayer::server::room_path::{local_path, room_from_path};
+use crate::multiplayer::server::session;
+use crate::multiplayer::server::slots::Slot;
 use crate::multiplayer::token::{self, Claims, TokenError};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
@@ -25,11 +26,20 @@ const WRITE_BUFFER: usize = 16 * 1024;
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_LOCK_TTL: Duration = Duration::from_secs(600);
 
-pub fn router(gw: Arc<Gateway>) -> Router {
-    Router::new().fallback(dispatch).with_state(gw)
+#[derive(Clone)]
+struct App {
+    ctx: Arc<Context>,
+    rooms: Arc<Registry>,
 }
 
-async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+pub fn router(ctx: Arc<Context>, rooms: Arc<Registry>) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(App { ctx, rooms })
+}
+
+async fn dispatch(State(app): State<App>, req: Request) -> Response {
+    let gw = app.ctx.clone();
     let (mut parts, _body) = req.into_parts();
     let upgrade = parts
         .headers
@@ -58,7 +68,7 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             Ok(ws) => ws,
             Err(rejection) => return rejection.into_response(),
         };
-        return upgrade_room(gw, ws, room, &query, slot);
+        return upgrade_room(app, ws, room, &query, slot);
     }
     let query = query_params(parts.uri.query());
     let path = local_path(parts.uri.path(), &gw.config.path_prefix).to_string();
@@ -78,12 +88,13 @@ async fn dispatch(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
 /// Check the token before the handshake completes; a refused token still completes it so that
 /// the client sees a 44xx close code (an HTTP error would make it retry forever).
 fn upgrade_room(
-    gw: Arc<Gateway>,
+    app: App,
     ws: WebSocketUpgrade,
     room: Result<String, ()>,
     query: &HashMap<String, String>,
     slot: Slot,
 ) -> Response {
+    let gw = app.ctx.clone();
     let offered: Vec<String> = ws
         .requested_protocols()
         .filter_map(|h| h.to_str().ok().map(str::to_string))
@@ -122,7 +133,7 @@ fn upgrade_room(
     }
     match verdict {
         Ok((room, claims)) => ws.on_upgrade(move |socket| async move {
-            session::run(socket, gw, room, claims).await;
+            session::run(socket, gw, app.rooms, room, claims).await;
             drop(slot);
         }),
         Err(why) => {
@@ -135,7 +146,7 @@ fn upgrade_room(
     }
 }
 
-async fn readyz(gw: &Gateway) -> Response {
+async fn readyz(gw: &Context) -> Response {
     if gw.stopping() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n");
     }
@@ -153,7 +164,7 @@ async fn readyz(gw: &Gateway) -> Response {
 /// `DELETE /locks?room=R&path=P` releases, as `http:<token subject>`. Token as
 /// `Authorization: Bearer` or `?token=`.
 async fn locks_api(
-    gw: &Gateway,
+    gw: &Context,
     method: &Method,
     headers: &HeaderMap,
     q: &HashMap<String, String>,
@@ -290,7 +301,7 @@ fn query_params(q: Option<&str>) -> HashMap<String, String> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let dec = |s: &str| {
             let plus = s.replace('+', " ");
-            crate::multiplayer::room_path::percent_decode(plus.as_bytes())
+            crate::multiplayer::server::room_path::percent_decode(plus.as_bytes())
                 .and_then(|b| String::from_utf8(b).ok())
         };
         if let (Some(k), Some(v)) = (dec(k), dec(v)) {

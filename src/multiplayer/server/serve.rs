@@ -1,18 +1,20 @@
-//! The running gateway: shared state, start-up checks, the HTTP server and orderly shutdown.
+//! Running the gateway: start-up checks, the shared context, the HTTP server and an orderly
+//! shutdown.
 
 use crate::core::error::{Error, Result};
-use crate::multiplayer::redis::backplane::{Backplane, GatewayId};
 use crate::multiplayer::config::GatewayConfig;
-use crate::multiplayer::http;
-use crate::multiplayer::redis::locks::LockStore;
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::Metrics;
-use crate::multiplayer::redis::persistence::{DocStore, RedisDocStore};
-use crate::multiplayer::redis::pubsub::RedisBackplane;
 use crate::multiplayer::redis::link::{Keys, RedisLink};
-use crate::multiplayer::registry::Registry;
-use crate::multiplayer::slots::ConnectionSlots;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::multiplayer::redis::locks::LockStore;
+use crate::multiplayer::redis::persistence::RedisDocStore;
+use crate::multiplayer::redis::pubsub::RedisBackplane;
+use crate::multiplayer::room::link::SessionIds;
+use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::registry::Registry;
+use crate::multiplayer::server::routes;
+use crate::multiplayer::server::slots::ConnectionSlots;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -21,27 +23,6 @@ use tokio::sync::watch;
 const STARTUP_REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// On SIGTERM: how long sessions get to close and rooms to flush.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub struct Gateway {
-    pub config: GatewayConfig,
-    pub id: GatewayId,
-    pub metrics: Arc<Metrics>,
-    pub link: Arc<RedisLink>,
-    pub store: Arc<dyn DocStore>,
-    pub backplane: Arc<dyn Backplane>,
-    pub locks: LockStore,
-    pub rooms: Registry,
-    /// Flips to true on SIGTERM/SIGINT.
-    pub shutdown: watch::Sender<bool>,
-    pub next_session: AtomicU64,
-    pub slots: ConnectionSlots,
-}
-
-impl Gateway {
-    pub fn stopping(&self) -> bool {
-        *self.shutdown.borrow()
-    }
-}
 
 pub async fn serve(config: GatewayConfig) -> Result<i32> {
     let redis_at = config.redis_display();
@@ -95,21 +76,21 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
         ));
     }
     let (shutdown, _) = watch::channel(false);
-    let gw = Arc::new(Gateway {
+    let ctx = Arc::new(Context {
         store: Arc::new(RedisDocStore::new(link.clone(), keys.clone())),
         locks: LockStore::new(link.clone(), keys),
         backplane,
         link,
         metrics,
         id,
-        rooms: Registry::default(),
         shutdown,
-        next_session: AtomicU64::new(1),
+        sessions: Arc::new(SessionIds::default()),
         slots: ConnectionSlots::new(config.max_connections),
         config,
     });
-    let app = http::router(gw.clone());
-    let stop = gw.clone();
+    let rooms = Arc::new(Registry::new(ctx.room_deps()));
+    let app = routes::router(ctx.clone(), rooms.clone());
+    let stop = ctx.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             wait_for_signal().await;
@@ -120,10 +101,10 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
         .map_err(|e| Error::internal(format!("the HTTP server failed: {e}")))?;
     // Sessions were told to close; give them a moment, then flush every room.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while gw.metrics.active_sessions.load(Ordering::Relaxed) > 0 {
+        while ctx.metrics.active_sessions.load(Ordering::Relaxed) > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        gw.rooms.shutdown_all().await;
+        rooms.shutdown_all().await;
     })
     .await;
     if drained.is_err() {

@@ -1,16 +1,16 @@
 //! One editor connection: a reader that decodes frames and hands them to the room, and a writer
 //! that drains the connection's bounded queue and carries out close requests.
 
+use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::protocol::codec;
-use crate::multiplayer::gateway::Gateway;
-use crate::multiplayer::metrics::{inc, GaugeGuard};
-use crate::multiplayer::room::{RoomCmd, SessionLink};
+use crate::multiplayer::room::link::{RoomCmd, SessionLink};
+use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::token::Claims;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -36,11 +36,18 @@ fn close_message(why: Close) -> Message {
     }))
 }
 
-pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Claims) {
-    let _active = GaugeGuard::new(&gw.metrics.active_sessions);
-    inc(&gw.metrics.connections_total);
-    let id = gw.next_session.fetch_add(1, Ordering::Relaxed);
-    let (frames_tx, mut frames) = mpsc::channel::<Bytes>(gw.config.send_queue);
+/// Serve one editor in `room` until either side closes.
+pub async fn run(
+    socket: WebSocket,
+    ctx: Arc<Context>,
+    rooms: Arc<Registry>,
+    room: String,
+    claims: Claims,
+) {
+    let _active = GaugeGuard::new(&ctx.metrics.active_sessions);
+    inc(&ctx.metrics.connections_total);
+    let id = ctx.sessions.take();
+    let (frames_tx, mut frames) = mpsc::channel::<Bytes>(ctx.config.send_queue);
     let (control_tx, mut control) = mpsc::unbounded_channel::<Close>();
     let link = SessionLink {
         id,
@@ -48,12 +55,12 @@ pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Clai
         control: control_tx.clone(),
         read_only: claims.ro,
     };
-    let room_tx = match gw.rooms.join(&gw, &room, link).await {
+    let room_tx = match rooms.join(&room, link).await {
         Ok(tx) => tx,
         Err(_) => return refuse(socket, close::STORAGE_UNAVAILABLE).await,
     };
     let (mut sink, mut stream) = socket.split();
-    let mut shutdown = gw.shutdown.subscribe();
+    let mut shutdown = ctx.shutdown.subscribe();
 
     let writer = tokio::spawn(async move {
         loop {
@@ -91,7 +98,7 @@ pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Clai
     let mut writer = writer;
     let mut writer_done = false;
     // Any inbound frame (pings too) proves the peer is there; a half-open connection sends none.
-    let idle_limit = gw.config.idle_timeout;
+    let idle_limit = ctx.config.idle_timeout;
     let idle = tokio::time::sleep(idle_limit);
     tokio::pin!(idle);
     loop {
@@ -111,7 +118,7 @@ pub async fn run(socket: WebSocket, gw: Arc<Gateway>, room: String, claims: Clai
                             }
                         }
                         Err(_) => {
-                            inc(&gw.metrics.malformed_frames);
+                            inc(&ctx.metrics.malformed_frames);
                             let _ = control_tx.send(close::BAD_DATA);
                             break;
                         }

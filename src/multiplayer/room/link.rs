@@ -1,0 +1,58 @@
+//! How sessions and a room talk: the commands a room takes, how it reaches a session's
+//! connection, and the session numbering both rely on.
+
+use crate::multiplayer::protocol::close::Close;
+use crate::multiplayer::protocol::codec::Inbound;
+use axum::body::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// How a room reaches one session's connection.
+#[derive(Clone, Debug)]
+pub struct SessionLink {
+    pub id: u64,
+    pub frames: mpsc::Sender<Bytes>,
+    pub control: mpsc::UnboundedSender<Close>,
+    pub read_only: bool,
+}
+
+#[derive(Debug)]
+pub enum RoomCmd {
+    Join {
+        session: SessionLink,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+    Leave {
+        session: u64,
+    },
+    Message {
+        session: u64,
+        msg: Inbound,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Session ids, in the order connections arrive. A room reads the next id to come when an
+/// editor leaves: only a connection that arrived later can be that editor coming back.
+#[derive(Debug)]
+pub struct SessionIds(AtomicU64);
+
+impl Default for SessionIds {
+    fn default() -> Self {
+        SessionIds(AtomicU64::new(1))
+    }
+}
+
+impl SessionIds {
+    /// The id of a new connection.
+    pub fn take(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The id the next connection will get.
+    pub fn next(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
