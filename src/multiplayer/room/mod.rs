@@ -5,11 +5,15 @@
 //!
 //! - `task`: the select loop and every send (IO only; decisions come from `presence` and `doc`)
 //! - `presence`: who is present and who owns which client id (a pure policy)
+//! - `awareness`: presence entries to and from the wire's awareness payloads
 //! - `doc`: applying updates to the `yrs` document and telling what they let in
 //! - `lock_keeper`: the leases the room's editors asked for, held in Redis
 //! - `link`, `deps`: what sessions and the registry hand a room
 
+pub mod awareness;
 pub mod deps;
+pub mod doc;
 pub mod link;
 pub mod lock_keeper;
+pub mod presence;
 pub mod task;

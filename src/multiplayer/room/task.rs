@@ -1,61 +1,44 @@
-//! One task per loaded document: it owns the `yrs` Doc and Awareness, fans frames out to the
-//! room's sessions (each frame encoded once), persists and publishes changes, and unloads the
-//! document a grace period after the last session left.
+//! One task per loaded document: the select loop and the room's IO. It owns the `yrs` document
+//! and the room's presence, fans frames out to the room's sessions (each frame encoded once),
+//! persists and publishes changes, and unloads the document a grace period after the last
+//! session left. What to do with presence is decided by [`Presence`]; this file carries it out.
 
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::protocol::codec::{self, DocUpdate, Inbound};
 use crate::multiplayer::redis::backplane::{self, BackplaneEvent, Envelope, Signal};
-use crate::multiplayer::redis::locks::{requested_paths, LockInfo};
+use crate::multiplayer::redis::locks::LockInfo;
 use crate::multiplayer::redis::persistence::apply_stored;
+use crate::multiplayer::room::awareness;
 use crate::multiplayer::room::deps::RoomDeps;
+use crate::multiplayer::room::doc::{self, Applied};
 use crate::multiplayer::room::link::{RoomCmd, SessionLink};
 use crate::multiplayer::room::lock_keeper::{lock_requests, LockKeeper, LockRequests};
+use crate::multiplayer::room::presence::{gateway_state, Effect, Presence};
 use axum::body::Bytes;
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use yrs::sync::{Awareness, AwarenessUpdate};
-use yrs::{Doc, ReadTxn, Transact};
+use yrs::{Doc, StateVector};
 
 /// Compact once the log since the last compaction outgrows the snapshot (and this floor), so
 /// that Redis traffic per change stays proportional to the change.
 const COMPACT_FLOOR_BYTES: usize = 256 * 1024;
-/// Remote presence not refreshed for this long belongs to a client that is gone.
-const AWARENESS_STALE_MS: u64 = 35_000;
 /// Messages from other replicas waiting for the room; beyond this the room resyncs from storage.
 const BACKPLANE_QUEUE: usize = 1024;
 /// Messages waiting for the room's publisher. Document updates wait for room here (the room
 /// slows down rather than dropping one); presence that finds it full is dropped and counted.
 const PUBLISH_QUEUE: usize = 1024;
 
-struct SessionState {
-    link: SessionLink,
-    /// Awareness client ids this connection announced (removed when it closes).
-    client_ids: HashSet<u64>,
-}
-
 struct Room {
     name: String,
     deps: RoomDeps,
-    awareness: Awareness,
-    sessions: HashMap<u64, SessionState>,
+    doc: Doc,
+    presence: Presence,
+    sessions: HashMap<u64, SessionLink>,
     locks: LockRequests,
     lock_table: Vec<LockInfo>,
-    /// Which session announced each local client id.
-    presence_owner: HashMap<u64, u64>,
-    /// Client ids announced through other replicas.
-    remote_presence: HashSet<u64>,
-    /// Lock paths last asked for, per editor client id.
-    lock_wishes: HashMap<u64, BTreeSet<String>>,
-    /// Client ids whose session closed → the first session id that may bring them back.
-    departed: HashMap<u64, u64>,
-    /// How far a returning client's awareness clocks are moved up (see `on_client_awareness`).
-    clock_shift: HashMap<u64, u32>,
     /// To the room's one publisher task, so that other replicas get messages in our order.
     outbox: mpsc::Sender<Bytes>,
     log_bytes: usize,
@@ -88,7 +71,9 @@ pub async fn run(
     let (bp_tx, mut bp_rx) = backplane::inbox(BACKPLANE_QUEUE);
     let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
     tokio::spawn(publisher(deps.clone(), name.clone(), outbox_rx));
-    let mut room = match Room::load(deps.clone(), name.clone(), generation, bp_tx, outbox).await {
+    let (locks, lock_inbox) = lock_requests();
+    let loaded = Room::load(deps.clone(), name.clone(), generation, bp_tx, outbox, locks).await;
+    let mut room = match loaded {
         Ok(r) => r,
         Err(e) => {
             log::warn(format!("room {name:?}: cannot load: {e}"));
@@ -104,8 +89,6 @@ pub async fn run(
         }
     };
     let (table_tx, mut table_rx) = mpsc::channel(4);
-    let (lock_requests, lock_inbox) = lock_requests();
-    room.locks = lock_requests;
     tokio::spawn(
         LockKeeper {
             room: name.clone(),
@@ -145,7 +128,7 @@ pub async fn run(
     }
     if let Exit::Broken(why) = exit {
         for s in room.sessions.values() {
-            let _ = s.link.control.send(why);
+            let _ = s.control.send(why);
         }
     }
     room.flush().await;
@@ -181,32 +164,28 @@ impl Room {
         generation: u64,
         inbox: backplane::Inbox,
         outbox: mpsc::Sender<Bytes>,
+        locks: LockRequests,
     ) -> Result<Room, String> {
         // Subscribe first: an update published while we read storage is then delivered later
         // rather than lost (applying it twice is harmless).
         deps.backplane.subscribe(&name, generation, inbox).await?;
         let stored = deps.store.load(&name).await?;
-        let doc = Doc::with_client_id(random_client_id());
+        let doc = doc::new_doc();
         apply_stored(&doc, &stored)?;
-        let mut room = Room {
+        let presence = Presence::new(doc.client_id().get(), gateway_state(&name, &[]), now_ms());
+        Ok(Room {
             snapshot_bytes: stored.total_bytes(),
             name,
             deps,
-            awareness: Awareness::new(doc),
+            doc,
+            presence,
             sessions: HashMap::new(),
-            locks: LockRequests::default(),
+            locks,
             lock_table: Vec::new(),
-            lock_wishes: HashMap::new(),
-            departed: HashMap::new(),
-            clock_shift: HashMap::new(),
             outbox,
-            presence_owner: HashMap::new(),
-            remote_presence: HashSet::new(),
             log_bytes: 0,
             unload_at: None,
-        };
-        room.set_gateway_state();
-        Ok(room)
+        })
     }
 
     /// An error when the document can no longer be trusted and the room must reload.
@@ -225,82 +204,34 @@ impl Room {
         if ack.send(Ok(())).is_err() {
             return;
         }
-        self.sessions.insert(
-            id,
-            SessionState {
-                link,
-                client_ids: HashSet::new(),
-            },
-        );
+        self.sessions.insert(id, link);
         self.unload_at = None;
         // The reference server's order: our state vector first, then everyone's presence.
-        let sv = self.awareness.doc().transact().state_vector();
-        self.send(id, codec::sync_step1(&sv));
-        if let Ok(update) = self.awareness.update() {
-            self.send(id, codec::awareness_update(&update));
-        }
+        self.send(id, codec::sync_step1(&doc::state_vector(&self.doc)));
+        self.send_everyones_presence(id);
     }
 
     fn leave(&mut self, id: u64) {
-        let Some(state) = self.sessions.remove(&id) else {
+        if self.sessions.remove(&id).is_none() {
             return;
-        };
-        self.forget_clients(state.client_ids);
+        }
+        let effects = self
+            .presence
+            .session_closed(id, self.deps.sessions.next(), now_ms());
+        self.carry_out(effects, None);
         if self.sessions.is_empty() {
             self.unload_at = Some(Instant::now() + self.deps.settings.unload_grace);
         }
     }
 
-    /// Remove presence of clients whose connection is gone, here and on other replicas. The
-    /// removal keeps the client's clock (as y-protocols does for a remote client): a client
-    /// that reconnects announces itself again at that same clock, see [`Room::on_client_awareness`].
-    fn forget_clients(&mut self, ids: HashSet<u64>) {
-        if ids.is_empty() {
-            return;
-        }
-        let ids: Vec<u64> = ids.into_iter().collect();
-        let next_session = self.deps.sessions.next();
-        let mut removal = AwarenessUpdate {
-            clients: HashMap::new(),
-        };
-        for id in &ids {
-            let client = yrs::block::ClientID::new(*id);
-            if let Some((clock, _)) = self.awareness.meta(client) {
-                removal.clients.insert(
-                    client,
-                    yrs::sync::awareness::AwarenessUpdateEntry {
-                        clock,
-                        json: "null".into(),
-                    },
-                );
-            }
-            self.lock_wishes.remove(id);
-            self.presence_owner.remove(id);
-            self.departed.insert(*id, next_session);
-        }
-        self.locks.forget(&ids);
-        if removal.clients.is_empty() {
-            return;
-        }
-        use yrs::updates::encoder::Encode;
-        let payload = Bytes::from(removal.encode_v1());
-        let _ = self.awareness.apply_update(removal);
-        self.broadcast(codec::awareness(&payload), None);
-        self.publish(Signal::Awareness(payload));
-    }
-
     async fn on_message(&mut self, id: u64, msg: Inbound) -> Result<(), Close> {
         inc(&self.deps.metrics.messages_received);
-        let Some(read_only) = self.sessions.get(&id).map(|s| s.link.read_only) else {
+        let Some(read_only) = self.sessions.get(&id).map(|s| s.read_only) else {
             return Ok(());
         };
         match msg {
             Inbound::SyncStep1(sv) => {
-                let diff = self
-                    .awareness
-                    .doc()
-                    .transact()
-                    .encode_state_as_update_v1(&sv);
+                let diff = doc::since(&self.doc, &sv);
                 self.send(id, codec::sync_step2(&diff));
             }
             Inbound::SyncStep2(u) | Inbound::Update(u) => {
@@ -311,13 +242,13 @@ impl Room {
                 return self.on_client_update(id, u).await;
             }
             Inbound::Awareness { raw, update } => {
-                self.on_client_awareness(id, read_only, raw, update)
+                let entries = awareness::entries(update);
+                let effects = self
+                    .presence
+                    .client_update(id, read_only, entries, now_ms());
+                self.carry_out(effects, Some(&raw));
             }
-            Inbound::QueryAwareness => {
-                if let Ok(update) = self.awareness.update() {
-                    self.send(id, codec::awareness_update(&update));
-                }
-            }
+            Inbound::QueryAwareness => self.send_everyones_presence(id),
             Inbound::Ignored(_) => {}
         }
         Ok(())
@@ -330,11 +261,8 @@ impl Room {
         }
         // Updates from other replicas may be held back waiting for this one; if so, what it
         // lets in goes to every session below (the raw bytes alone would not carry it).
-        let held = {
-            let txn = self.awareness.doc().transact();
-            txn.has_missing_updates().then(|| txn.state_vector())
-        };
-        let applied = self.apply(u.decoded);
+        let held = doc::held_back(&self.doc);
+        let applied = doc::apply(&self.doc, u.decoded);
         match applied {
             Applied::Integrated | Applied::Pending => {}
             Applied::Nothing => return Ok(()),
@@ -343,7 +271,10 @@ impl Room {
                 self.close_session(id, close::BAD_DATA);
                 return Ok(());
             }
-            Applied::Broken => return Err(close::RESYNC),
+            Applied::Broken => {
+                self.warn_broken();
+                return Err(close::RESYNC);
+            }
         }
         if let Err(e) = self.deps.store.append(&self.name, &u.raw).await {
             inc(&self.deps.metrics.redis_errors);
@@ -366,150 +297,42 @@ impl Room {
         Ok(())
     }
 
-    fn apply(&mut self, update: yrs::Update) -> Applied {
-        let doc = self.awareness.doc();
-        let sv_before = doc.transact().state_vector();
-        let extends = update.extends(&sv_before);
-        let fired = Arc::new(AtomicBool::new(false));
-        let flag = fired.clone();
-        // Only an update that changed the document is persisted and relayed; a reconnecting
-        // client's SyncStep2 often repeats what we have.
-        let key = "appgear-room-apply";
-        let observing = doc
-            .observe_update_v1(key, move |_, _| flag.store(true, Ordering::Relaxed))
-            .is_ok();
-        let result = catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
-        if observing {
-            let _ = doc.unobserve_update_v1(key);
-        }
-        match result {
-            Err(_) => {
-                log::warn(format!(
-                    "room {:?}: applying an update failed inside the CRDT; reloading the room",
-                    self.name
-                ));
-                Applied::Broken
+    fn warn_broken(&self) {
+        log::warn(format!(
+            "room {:?}: applying an update failed inside the CRDT; reloading the room",
+            self.name
+        ));
+    }
+
+    /// Carry out what presence decided. `sent` is the client's awareness payload, for an
+    /// effect that relays it unchanged.
+    fn carry_out(&mut self, effects: Vec<Effect>, sent: Option<&Bytes>) {
+        for effect in effects {
+            match effect {
+                Effect::RelayAsSent { except } => {
+                    // Only a client's own message is relayed as sent, so `sent` is there.
+                    if let Some(raw) = sent {
+                        self.send_presence(raw.clone(), Some(except));
+                    }
+                }
+                Effect::Announce { entries, except } => {
+                    self.send_presence(awareness::payload(&entries), except);
+                }
+                Effect::WantLocks { client, paths } => self.locks.desire(client, paths),
+                Effect::ForgetLocks(clients) => self.locks.forget(&clients),
             }
-            Ok(Err(_)) => Applied::Rejected,
-            Ok(Ok(())) if fired.load(Ordering::Relaxed) => Applied::Integrated,
-            Ok(Ok(())) if extends => Applied::Pending,
-            Ok(Ok(())) => Applied::Nothing,
         }
     }
 
-    /// Clients echo every presence change they hear back to the server (the stock client does),
-    /// so a connection may send entries of other clients. Each client id belongs to the session
-    /// that announced it first, until that session closes: entries of a client id from any
-    /// other session are dropped, so no connection can take over or remove another's presence
-    /// (and with it its locks). Only entries that bring something newer are applied and relayed.
-    fn on_client_awareness(
-        &mut self,
-        id: u64,
-        read_only: bool,
-        raw: Bytes,
-        update: AwarenessUpdate,
-    ) {
-        let me = self.awareness.client_id();
-        let mut accepted = AwarenessUpdate {
-            clients: HashMap::new(),
-        };
-        // Whether what we relay differs from what the client sent.
-        let mut rewritten = false;
-        let mut wishes = Vec::new();
-        for (client, mut entry) in update.clients {
-            let cid = client.get();
-            // A client known through another replica moves here (its replica died, it
-            // reconnected to us) once it says something newer than what that replica said.
-            let from_elsewhere = self.remote_presence.contains(&cid);
-            let mine = match self.presence_owner.get(&cid) {
-                Some(owner) => *owner == id,
-                None => client != me,
-            };
-            if !mine {
-                rewritten = true;
-                continue;
-            }
-            let is_null = entry.json.as_ref() == "null";
-            // A client that came back after we recorded its removal shows itself at the clock of
-            // that removal; we and its peers need a higher one, so its clocks are shifted by one
-            // for every such return (and stay shifted while the room is loaded).
-            let shift = self.clock_shift.get(&cid).copied().unwrap_or(0);
-            entry.clock = entry.clock.saturating_add(shift);
-            rewritten |= shift != 0;
-            let (stored_clock, has_state) = match self.awareness.meta(client) {
-                Some((clock, _)) => (
-                    Some(clock),
-                    self.awareness
-                        .state::<serde::de::IgnoredAny>(client)
-                        .is_some(),
-                ),
-                None => (None, false),
-            };
-            let returning = !is_null
-                && !has_state
-                && stored_clock == Some(entry.clock)
-                && self.departed.get(&cid).is_some_and(|first| id >= *first);
-            if returning {
-                self.clock_shift.insert(cid, shift + 1);
-                entry.clock = entry.clock.saturating_add(1);
-                rewritten = true;
-            }
-            // As in y-protocols: a higher clock wins, and so does a removal at the same clock
-            // (the stock client says goodbye that way when it disconnects).
-            let newer = match stored_clock {
-                None => !is_null,
-                Some(clock) => {
-                    entry.clock > clock || (entry.clock == clock && is_null && has_state)
-                }
-            };
-            if !newer {
-                rewritten = true;
-                continue;
-            }
-            let Some(s) = self.sessions.get_mut(&id) else {
-                continue;
-            };
-            if from_elsewhere {
-                self.remote_presence.remove(&cid);
-            }
-            if is_null {
-                s.client_ids.remove(&cid);
-                self.presence_owner.remove(&cid);
-                wishes.push((cid, BTreeSet::new()));
-            } else {
-                s.client_ids.insert(cid);
-                self.presence_owner.insert(cid, id);
-                self.departed.remove(&cid);
-                // A read-only session shows its presence but takes no locks.
-                if !read_only {
-                    wishes.push((cid, requested_paths(&entry.json)));
-                }
-            }
-            accepted.clients.insert(client, entry);
-        }
-        if accepted.clients.is_empty() {
-            return;
-        }
-        let payload = if rewritten {
-            use yrs::updates::encoder::Encode;
-            Bytes::from(accepted.encode_v1())
-        } else {
-            raw
-        };
-        let _ = self.awareness.apply_update(accepted);
-        self.broadcast(codec::awareness(&payload), Some(id));
+    /// An awareness payload to the room's sessions (but one) and to other replicas.
+    fn send_presence(&mut self, payload: Bytes, except: Option<u64>) {
+        self.broadcast(codec::awareness(&payload), except);
         self.publish(Signal::Awareness(payload));
-        for (cid, paths) in wishes {
-            let prev = self.lock_wishes.get(&cid).cloned().unwrap_or_default();
-            if prev != paths {
-                if paths.is_empty() {
-                    self.lock_wishes.remove(&cid);
-                } else {
-                    self.lock_wishes.insert(cid, paths.clone());
-                }
-                self.locks.desire(cid, paths);
-            }
-        }
+    }
+
+    fn send_everyones_presence(&mut self, id: u64) {
+        let everyone = awareness::payload(&self.presence.snapshot());
+        self.send(id, codec::awareness(&everyone));
     }
 
     async fn on_backplane(&mut self, ev: BackplaneEvent) {
@@ -532,24 +355,19 @@ impl Room {
                     // into the document. That can be more than this message (updates held back
                     // for a missing dependency that it brings) or nothing (held back itself),
                     // so send the difference rather than the bytes received.
-                    let sv = self.awareness.doc().transact().state_vector();
-                    if let Applied::Integrated = self.apply(u.decoded) {
-                        self.broadcast_since(&sv);
+                    let sv = doc::state_vector(&self.doc);
+                    match doc::apply(&self.doc, u.decoded) {
+                        Applied::Integrated => self.broadcast_since(&sv),
+                        Applied::Broken => self.warn_broken(),
+                        _ => {}
                     }
                 }
             }
             Signal::Awareness(raw) => {
                 let frame = codec::awareness(&raw);
                 if let Ok(Inbound::Awareness { update, .. }) = codec::decode_frame(&frame) {
-                    for (client, entry) in &update.clients {
-                        let cid = client.get();
-                        if entry.json.as_ref() == "null" {
-                            self.remote_presence.remove(&cid);
-                        } else if !self.presence_owner.contains_key(&cid) {
-                            self.remote_presence.insert(cid);
-                        }
-                    }
-                    let _ = self.awareness.apply_update(update);
+                    self.presence
+                        .remote_update(awareness::entries(update), now_ms());
                     self.broadcast(frame, None);
                 }
             }
@@ -567,10 +385,9 @@ impl Room {
                 return;
             }
         };
-        let doc = self.awareness.doc();
-        let sv = doc.transact().state_vector();
-        if apply_stored(doc, &stored).is_ok() {
-            let missed = doc.transact().encode_state_as_update_v1(&sv);
+        let sv = doc::state_vector(&self.doc);
+        if apply_stored(&self.doc, &stored).is_ok() {
+            let missed = doc::since(&self.doc, &sv);
             self.broadcast(codec::sync_update(&missed), None);
         }
     }
@@ -591,52 +408,13 @@ impl Room {
     /// presence entry from timing out on clients.
     fn on_keepalive(&mut self) {
         self.announce_gateway_state();
-        self.prune_stale_presence();
-    }
-
-    fn set_gateway_state(&mut self) {
-        let state = serde_json::json!({
-            "appgear": {
-                "role": "gateway",
-                "room": self.name,
-                "locks": self.lock_table,
-            }
-        });
-        self.awareness.set_local_state_raw(state.to_string());
+        self.presence.prune(now_ms());
     }
 
     fn announce_gateway_state(&mut self) {
-        self.set_gateway_state();
-        let me = self.awareness.client_id();
-        if let Ok(update) = self.awareness.update_with_clients([me]) {
-            self.broadcast(codec::awareness_update(&update), None);
-        }
-    }
-
-    /// Presence relayed from other replicas whose client vanished with its replica.
-    fn prune_stale_presence(&mut self) {
-        let now = now_ms();
-        let local: HashSet<u64> = self
-            .sessions
-            .values()
-            .flat_map(|s| s.client_ids.iter().copied())
-            .collect();
-        let me = self.awareness.client_id();
-        let stale: Vec<_> = self
-            .awareness
-            .iter()
-            .filter(|(id, st)| {
-                *id != me
-                    && st.data.is_some()
-                    && !local.contains(&id.get())
-                    && now.saturating_sub(st.last_updated) > AWARENESS_STALE_MS
-            })
-            .map(|(id, _)| id)
-            .collect();
-        for id in stale {
-            self.awareness.remove_state(id);
-            self.remote_presence.remove(&id.get());
-        }
+        let state = gateway_state(&self.name, &self.lock_table);
+        let own = self.presence.set_own(state, now_ms());
+        self.broadcast(codec::awareness(&awareness::payload(&[own])), None);
     }
 
     fn maybe_compact(&mut self) {
@@ -693,7 +471,7 @@ impl Room {
         let Some(s) = self.sessions.get(&id) else {
             return;
         };
-        match s.link.frames.try_send(frame) {
+        match s.frames.try_send(frame) {
             Ok(()) => inc(&self.deps.metrics.messages_sent),
             Err(mpsc::error::TrySendError::Full(_)) => self.overflow(id),
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -702,12 +480,8 @@ impl Room {
 
     /// Send everyone what entered the document since `sv`: an applied update can let in more than
     /// its own bytes (updates held back for a dependency it brings), or nothing at all.
-    fn broadcast_since(&mut self, sv: &yrs::StateVector) {
-        let diff = self
-            .awareness
-            .doc()
-            .transact()
-            .encode_state_as_update_v1(sv);
+    fn broadcast_since(&mut self, sv: &StateVector) {
+        let diff = doc::since(&self.doc, sv);
         self.broadcast(codec::sync_update(&diff), None);
     }
 
@@ -717,7 +491,7 @@ impl Room {
             if Some(*id) == except {
                 continue;
             }
-            match s.link.frames.try_send(frame.clone()) {
+            match s.frames.try_send(frame.clone()) {
                 Ok(()) => inc(&self.deps.metrics.messages_sent),
                 Err(mpsc::error::TrySendError::Full(_)) => overflowed.push(*id),
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -737,26 +511,10 @@ impl Room {
 
     fn close_session(&mut self, id: u64, why: Close) {
         if let Some(s) = self.sessions.get(&id) {
-            let _ = s.link.control.send(why);
+            let _ = s.control.send(why);
         }
         self.leave(id);
     }
-}
-
-enum Applied {
-    /// The document changed.
-    Integrated,
-    /// New to us, but held back until a missing dependency arrives.
-    Pending,
-    Nothing,
-    Rejected,
-    Broken,
-}
-
-fn random_client_id() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b) & (codec::MAX_CLIENT_ID - 1)
 }
 
 fn now_ms() -> u64 {
