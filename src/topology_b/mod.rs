@@ -5,6 +5,10 @@
 //!
 //! - `pins`: the one table of pinned versions, images and checksums.
 //! - `anchors`: finds YAML anchors and aliases, which manifests may not use.
+//! - `manifests`: multi-document YAML → objects, ordered for apply.
+//! - `read`: bounded reads of add-on files that never follow a link.
 
 pub mod anchors;
+pub mod manifests;
 pub mod pins;
+pub mod read;

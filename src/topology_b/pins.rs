@@ -155,7 +155,8 @@ pub const KONG: Pin = Pin {
             file: "ingress-0.24.0.tgz",
             // Kong/charts publishes packages with chart-releaser (GitHub releases); the index
             // at charts.konghq.com lists the digest, which could not be read here.
-            url: "https://github.com/Kong/charts/releases/download/ingress-0.24.0/ingress-0.24.0.tgz",
+            url:
+                "https://github.com/Kong/charts/releases/download/ingress-0.24.0/ingress-0.24.0.tgz",
             sha256: None,
         },
         rendered: "kong-ingress.yaml",
@@ -351,7 +352,9 @@ pub fn is_digest(d: &str) -> bool {
 
 /// True for 64 lower-case hex digits.
 pub fn is_sha256_hex(h: &str) -> bool {
-    h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
