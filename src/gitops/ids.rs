@@ -1,6 +1,7 @@
 //! The names a render is made of that only GitOps needs (cluster, repository, revision), each
 //! validated before it reaches a template. The names every product shares are in `core::names`.
 
+use super::quote::quoted;
 use crate::core::error::{Error, Result};
 use crate::core::names::{is_label as is_dns_label, is_subdomain as is_dns_subdomain};
 
@@ -12,7 +13,8 @@ impl ClusterName {
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
             Error::bad_input(format!(
-                "cluster name {s:?} does not match ag-<region>-core-<env>"
+                "cluster name {} does not match ag-<region>-core-<env>",
+                quoted(s, 64)
             ))
             .hint("use lower-case letters and digits, e.g. ag-br-core-dev or ag-us-east-core-prod")
         };
@@ -40,7 +42,10 @@ pub struct RepoUrl(String);
 impl RepoUrl {
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
-            Error::bad_input(format!("repository URL {s:?} is not a Git URL"))
+            Error::bad_input(format!(
+                "repository URL {} is not a Git URL",
+                quoted(s, 200)
+            ))
                 .hint("use https://host/path/appgear-gitops-suites.git or git@host:path/appgear-gitops-suites.git")
         };
         // Anything that could break out of a YAML scalar or a URL is refused outright.
@@ -97,7 +102,8 @@ impl Revision {
             && !s.contains("..");
         if !ok {
             return Err(Error::bad_input(format!(
-                "revision {s:?} is not a Git branch, tag or commit"
+                "revision {} is not a Git branch, tag or commit",
+                quoted(s, 64)
             ))
             .hint("use a name such as main or v1.2.0"));
         }

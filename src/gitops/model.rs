@@ -1,8 +1,10 @@
 //! The suite to render: validated settings, built once from the command line (or a workspaces
 //! file) and read by the renderer.
 
+use super::bounded_yaml::{self, Budget, ReadError, YamlError};
 use super::ids::{ClusterName, RepoUrl, Revision};
-use crate::core::error::{Context, Error, Kind, Result};
+use super::quote;
+use crate::core::error::{Error, Result};
 use crate::core::names::{Domain, TenantId, WorkspaceId};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -40,19 +42,63 @@ struct WorkspacesFile {
     workspaces: Vec<WorkspaceEntry>,
 }
 
+/// A workspaces file lists ids, so 1 MiB holds tens of thousands of workspaces.
+const WORKSPACES_FILE_MAX: u64 = 1 << 20;
+
+/// The longest id quoted back in full; anything longer is cut in messages. No valid id comes
+/// near it (a DNS label has at most 63 characters).
+const QUOTE_MAX: usize = 64;
+
 /// Read a workspaces file: `workspaces: [{id: demo, tenant: acme}, ...]`.
+///
+/// The file is bounded before it is parsed: at most 1 MiB, and no YAML anchors or aliases (a
+/// list of ids has no use for them, and an alias is how a small file expands to gigabytes).
 pub fn read_workspaces_file(path: &Path) -> Result<Vec<WorkspaceEntry>> {
-    let text = std::fs::read_to_string(path).or_err(Kind::BadInput, || {
-        format!("cannot read workspaces file {}", path.display())
+    let hint = "write it as `workspaces: [{id: demo, tenant: acme}]` (or the same as a YAML list)";
+    let text = bounded_yaml::read_text_at_most(path, WORKSPACES_FILE_MAX).map_err(|e| {
+        let message = match e {
+            ReadError::TooBig => format!("workspaces file {} is larger than 1 MiB", path.display()),
+            e => format!("cannot read workspaces file {}: {e}", path.display()),
+        };
+        Error::bad_input(message).hint(hint)
     })?;
-    let file: WorkspacesFile = serde_norway::from_str(&text).map_err(|e| {
-        Error::bad_input(format!(
-            "workspaces file {} is not valid: {e}",
+    if let Some(line) = bounded_yaml::first_anchor_or_alias(&text) {
+        return Err(Error::bad_input(format!(
+            "workspaces file {} uses a YAML anchor or alias (line {line}); a list of workspaces has no use for them",
             path.display()
         ))
-        .hint("write it as `workspaces: [{id: demo, tenant: acme}]` (or the same as a YAML list)")
+        .hint("write each workspace out in full, e.g. `- {id: demo, tenant: acme}`, without &name or *name"));
+    }
+    // No aliases, so the values cannot outgrow the text; the budget holds that anyway.
+    let mut budget = Budget {
+        nodes: text.len() as u64 + 16,
+        bytes: 2 * text.len() as u64 + 16,
+    };
+    let file: WorkspacesFile = bounded_yaml::document(&text, &mut budget).map_err(|e| {
+        let why = match e {
+            YamlError::Syntax(m) => m,
+            YamlError::TooLarge => "it expands beyond its own size".to_string(),
+        };
+        Error::bad_input(format!(
+            "workspaces file {} is not valid: {why}",
+            path.display()
+        ))
+        .hint(hint)
     })?;
     Ok(file.workspaces)
+}
+
+/// Refuse an id far longer than any valid one before it is validated, so that the message
+/// quotes it cut instead of in full.
+fn not_absurdly_long(what: &str, s: &str) -> Result<()> {
+    if s.chars().count() <= QUOTE_MAX {
+        return Ok(());
+    }
+    Err(Error::bad_input(format!(
+        "{what} {} is not a DNS-1123 label",
+        quote::quoted(s, 10)
+    ))
+    .hint("use lower-case letters, digits and '-', at most 63 characters, e.g. demo or acme"))
 }
 
 impl Suite {
@@ -71,6 +117,8 @@ impl Suite {
         let mut seen = BTreeSet::new();
         let mut workspaces = Vec::with_capacity(entries.len());
         for e in entries {
+            not_absurdly_long("workspace id", &e.id)?;
+            not_absurdly_long("tenant id", &e.tenant)?;
             let id = WorkspaceId::parse(&e.id)?;
             let tenant = TenantId::parse(&e.tenant)?;
             if !seen.insert(id.clone()) {

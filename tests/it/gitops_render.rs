@@ -528,3 +528,110 @@ fn two_clusters_share_one_repository() {
         .join("clusters/ag-br-core-prd/apps-suites.yaml")
         .exists());
 }
+
+/// Run `appgear` with its address space capped at `bytes`: a process that tries to expand an
+/// input beyond that fails instead of swapping the machine to a halt.
+fn capped(bytes: u64) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(BIN);
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// A 720 KB workspaces file whose one 256 KB id is aliased 32 000 times stands for 8 GB once
+/// expanded (before the fix, `render` ran out of the 1 GiB this test allows it). It is refused
+/// before anything is expanded: one line, exit 2, at once.
+#[test]
+fn a_workspaces_file_with_aliases_is_refused_before_it_expands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("ws.yaml");
+    let big = "a".repeat(256 * 1024);
+    let mut text = format!("workspaces:\n  - {{id: &big \"{big}\", tenant: *big}}\n");
+    for _ in 0..16_000 {
+        text.push_str("  - {id: *big, tenant: *big}\n");
+    }
+    std::fs::write(&file, &text).unwrap();
+    let started = std::time::Instant::now();
+    let out = tmp.path().join("t");
+    let o = capped(1 << 30)
+        .args(["gitops", "render", "--out"])
+        .arg(&out)
+        .args(["--cluster", "ag-br-core-dev", "--workspaces-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", first_line(&err));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        first_line(&err).contains("uses a YAML anchor or alias (line 2)"),
+        "{}",
+        first_line(&err)
+    );
+    assert!(
+        err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+        "{err}"
+    );
+    assert!(
+        err.len() < 600,
+        "the message quotes too much: {} bytes",
+        err.len()
+    );
+    assert!(!out.exists());
+}
+
+/// Without aliases a workspaces file can still be too large, or carry a value far longer than
+/// any id: each is one short line, never the value itself.
+#[test]
+fn an_oversized_workspaces_file_or_value_is_one_short_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = tmp.path().join("huge.yaml");
+    let mut text = "workspaces:\n".to_string();
+    while text.len() <= 1 << 20 {
+        text.push_str("  - {id: demo, tenant: acme}\n");
+    }
+    std::fs::write(&huge, &text).unwrap();
+    let long = tmp.path().join("long.yaml");
+    std::fs::write(
+        &long,
+        format!(
+            "workspaces:\n  - {{id: \"{}\", tenant: acme}}\n",
+            "b".repeat(100_000)
+        ),
+    )
+    .unwrap();
+    let wrong = tmp.path().join("wrong.yaml");
+    std::fs::write(&wrong, format!("workspaces: \"{}\"\n", "c".repeat(100_000))).unwrap();
+    for (file, want) in [
+        (&huge, "is larger than 1 MiB"),
+        (&long, "workspace id \"bbbbbbbbbb"),
+        (&wrong, "is not valid"),
+    ] {
+        let (code, err) = bad(&["--workspaces-file", file.to_str().unwrap()], None);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(first_line(&err).contains(want), "{}", first_line(&err));
+        assert!(
+            err.len() < 600,
+            "the message quotes too much: {} bytes",
+            err.len()
+        );
+        assert!(
+            err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+            "{err}"
+        );
+    }
+}

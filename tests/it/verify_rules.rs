@@ -400,3 +400,112 @@ fn single_files_can_be_checked() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// Run `appgear verify` with its address space capped at `bytes`, so a check that expands its
+/// input without bound fails here instead of swapping the machine to a halt.
+fn verify_capped(args: &[&Path], bytes: u64) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(BIN);
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    cmd.arg("verify")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// YAML aliases repeat the node they name: a 1.3 MB file whose 1 MiB scalar is aliased
+/// 60 000 times stands for 60 GB, and nine levels of ten aliases ("billion laughs") for a
+/// billion nodes. `verify` (which CI runs on pull requests) refuses both quickly, within
+/// 1 GiB, with one line and exit 2; before the fix it ran out of memory.
+#[test]
+fn yaml_alias_bombs_are_refused_quickly_within_bounded_memory() {
+    let (_tmp, root) = tree();
+    let dir = root.join(AIRBYTE);
+    let big = "x".repeat(1 << 20);
+    let mut scalar_bomb =
+        format!("apiVersion: v1\nkind: ConfigMap\ndata:\n  a: &a \"{big}\"\n  b: [");
+    scalar_bomb.push_str(&vec!["*a"; 60_000].join(","));
+    scalar_bomb.push_str("]\n");
+    let mut laughs = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n".to_string();
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        laughs.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    for (name, text) in [("scalar-bomb.yaml", scalar_bomb), ("laughs.yaml", laughs)] {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let started = std::time::Instant::now();
+        let o = verify_capped(&[&root], 1 << 30);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.contains(&format!(
+                "{name} is too large once its YAML aliases are expanded"
+            )),
+            "{first}"
+        );
+        assert!(
+            err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+            "{err}"
+        );
+        assert!(
+            err.len() < 800,
+            "the message quotes too much: {} bytes",
+            err.len()
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
+}
+
+/// Aliases themselves are fine: an object that reuses its labels through an anchor is checked
+/// like any other.
+#[test]
+fn modest_aliases_are_checked_like_any_yaml() {
+    let (_tmp, root) = tree();
+    std::fs::write(
+        root.join(AIRBYTE).join("configmap-anchored.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: anchored\n  namespace: factory-data\n  labels: &labels\n    appgear.io/suite: factory\n    appgear.io/tenant-id: global\n  annotations: *labels\ndata: {}\n",
+    )
+    .unwrap();
+    let (code, ids, v) = rules_fired(&root);
+    assert_eq!(ids, Vec::<String>::new(), "{v:#}");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_yaml_file_over_16_mib_is_refused_unread() {
+    let (_tmp, root) = tree();
+    let file = root.join(AIRBYTE).join("huge.yaml");
+    let line = format!("# {}\n", "z".repeat(1022));
+    std::fs::write(&file, line.repeat(17 * 1024)).unwrap();
+    let o = verify(&[&root], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.lines()
+            .next()
+            .unwrap()
+            .contains("huge.yaml is larger than 16 MiB"),
+        "{err}"
+    );
+}

@@ -3,7 +3,7 @@
 //! every time.
 
 use crate::core::error::{Error, Result};
-use serde::Deserialize;
+use crate::gitops::bounded_yaml::{self, Budget, ReadError, YamlError};
 use serde_norway::Value;
 use std::path::{Path, PathBuf};
 
@@ -73,21 +73,41 @@ pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Parse every document of every file; a file that does not parse stops the check.
+/// What `verify` reads at most: no Kubernetes object comes near 16 MiB (etcd stores at most
+/// 1.5 MiB), and 2 million nodes / 64 MiB of scalars once aliases are expanded bound what the
+/// documents of one run hold in memory (a few hundred MB), whatever the YAML's aliases repeat.
+const FILE_MAX: u64 = 16 << 20;
+const EXPANDED: Budget = Budget {
+    nodes: 2_000_000,
+    bytes: 64 << 20,
+};
+
+/// Parse every document of every file; a file that does not parse, or that is too large with
+/// its aliases expanded, stops the check.
 pub fn docs(files: &[PathBuf]) -> Result<Vec<Doc>> {
+    let mut budget = EXPANDED;
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| {
-            Error::bad_input(format!("cannot read {}: {e}", f.display()))
-                .hint("give appgear verify readable UTF-8 YAML files")
+        let text = bounded_yaml::read_text_at_most(f, FILE_MAX).map_err(|e| match e {
+            ReadError::TooBig => Error::bad_input(format!("{} is larger than 16 MiB", f.display()))
+                .hint("appgear verify reads YAML files of at most 16 MiB; split the file"),
+            e => Error::bad_input(format!("cannot read {}: {e}", f.display()))
+                .hint("give appgear verify readable UTF-8 YAML files"),
         })?;
         let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-        for (index, de) in serde_norway::Deserializer::from_str(&text).enumerate() {
-            let value = Value::deserialize(de).map_err(|e| {
-                Error::bad_input(format!("{} is not valid YAML: {e}", f.display())).hint(
+        let values = bounded_yaml::documents(&text, &mut budget).map_err(|e| match e {
+            YamlError::Syntax(m) => {
+                Error::bad_input(format!("{} is not valid YAML: {m}", f.display())).hint(
                     "fix the file's syntax (every *.yaml / *.yml file given or found is read)",
                 )
-            })?;
+            }
+            YamlError::TooLarge => Error::bad_input(format!(
+                "{} is too large once its YAML aliases are expanded (with the files before it: more than 2 million nodes or 64 MiB)",
+                f.display()
+            ))
+            .hint("write the repeated parts out, or check fewer files at once; an alias that repeats a large node is how a small file stands for gigabytes"),
+        })?;
+        for (index, value) in values.into_iter().enumerate() {
             out.push(Doc {
                 file: f.display().to_string(),
                 abs: abs.clone(),

@@ -4,6 +4,7 @@ use super::load::Doc;
 use super::object::{containers, get, get_str, scalar_text, Object};
 use super::{Finding, Rule};
 use crate::core::names::{is_label as is_dns_label, GLOBAL};
+use crate::gitops::bounded_yaml::{self, Budget};
 use serde_norway::Value;
 
 const TENANT: &str = "appgear.io/tenant-id";
@@ -221,6 +222,13 @@ fn cde_storage(o: &Object, all: &[Object], out: &mut Vec<Finding>) {
     }
 }
 
+/// A Helm values string is parsed again here, so it gets its own bound (the document holding it
+/// was bounded as text, not as the YAML inside it); real values are far smaller.
+const HELM_VALUES_MAX: Budget = Budget {
+    nodes: 200_000,
+    bytes: 16 << 20,
+};
+
 /// The Helm values of an Argo CD Application, from valuesObject or the values string.
 fn helm_values(o: &Object) -> Option<Value> {
     let helm = get(o.v, &["spec", "source", "helm"])?;
@@ -229,7 +237,7 @@ fn helm_values(o: &Object) -> Option<Value> {
     }
     helm.get("values")
         .and_then(Value::as_str)
-        .and_then(|s| serde_norway::from_str(s).ok())
+        .and_then(|s| bounded_yaml::document(s, &mut HELM_VALUES_MAX.clone()).ok())
 }
 
 fn has_limits(resources: Option<&Value>) -> bool {
