@@ -29,7 +29,16 @@ pub async fn run(args: VerifyArgs) -> Result<i32> {
                 .hint(format!("rule ids are {}", ids.join(", "))));
         }
     }
-    let files = load::files(&args.paths)?;
+    let found = load::files(&args.paths)?;
+    for s in &found.skipped {
+        ui::warn(&format!(
+            "skipped {}: it links to {}, outside {}",
+            s.link.display(),
+            s.target.display(),
+            s.root.display()
+        ));
+    }
+    let files = found.files;
     let docs = load::docs(&files)?;
     let findings: Vec<Finding> = rules::check(&docs)
         .into_iter()
@@ -40,6 +49,7 @@ pub async fn run(args: VerifyArgs) -> Result<i32> {
             "files": files.len(),
             "documents": docs.len(),
             "findings": findings,
+            "skipped_links": found.skipped,
         }))?;
     } else {
         print_human(&findings, files.len(), docs.len());

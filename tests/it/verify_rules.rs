@@ -509,3 +509,68 @@ fn a_yaml_file_over_16_mib_is_refused_unread() {
         "{err}"
     );
 }
+
+/// A link in the tree that leads out of it is not followed (one to /usr walked all of /usr),
+/// and says so; a link back up (`current -> .`) is no cycle: each folder is walked once.
+#[test]
+fn links_out_of_the_tree_are_skipped_and_links_back_up_walked_once() {
+    let (_tmp, root) = tree();
+    let (_, _, plain) = rules_fired(&root);
+    let files = plain["files"].as_u64().unwrap();
+
+    std::os::unix::fs::symlink("/usr", root.join("apps/factory/usr")).unwrap();
+    std::os::unix::fs::symlink(".", root.join(format!("{VSCODE}/current"))).unwrap();
+    std::os::unix::fs::symlink("../..", root.join(format!("{MP}/up"))).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("elsewhere.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("elsewhere.yaml"),
+        root.join(format!("{AIRBYTE}/elsewhere.yaml")),
+    )
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    let o = verify(&[&root], &["--json"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files"].as_u64().unwrap(), files, "{v:#}");
+    assert_eq!(v["findings"], serde_json::json!([]));
+    let skipped: Vec<&str> = v["skipped_links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["link"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        skipped[0].ends_with("airbyte/elsewhere.yaml"),
+        "{skipped:?}"
+    );
+    assert!(skipped[1].ends_with("apps/factory/usr"), "{skipped:?}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: skipped ") && l.contains("it links to /usr, outside ")),
+        "{err}"
+    );
+}
+
+/// A link given on the command line is the user's choice, and is read.
+#[test]
+fn a_linked_folder_given_by_name_is_checked() {
+    let (tmp, root) = tree();
+    let link = tmp.path().join("link-to-tree");
+    std::os::unix::fs::symlink(&root, &link).unwrap();
+    let o = verify(&[&link], &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

@@ -1,10 +1,12 @@
 //! Paths → parsed YAML documents. Directories are walked for `*.yaml` / `*.yml`, hidden folders
-//! (such as `.git`) skipped; files are read in a stable order so findings come out the same way
-//! every time.
+//! (such as `.git`) skipped, links that lead out of a given folder not followed; files are read
+//! in a stable order so findings come out the same way every time, each within size bounds.
 
 use crate::core::error::{Error, Result};
 use crate::gitops::bounded_yaml::{self, Budget, ReadError, YamlError};
 use serde_norway::Value;
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// One YAML document of one file.
@@ -26,51 +28,122 @@ fn is_yaml(p: &Path) -> bool {
     )
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::bad_input(format!("cannot read folder {}: {e}", dir.display()))
-            .hint("give appgear verify a readable folder or YAML file")
-    })?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        let hidden = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.is_file() && is_yaml(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
+/// The YAML files to check, and the links a walk did not follow.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<Skipped>,
 }
 
-/// Every YAML file named by `paths` (files as given, folders walked).
-pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let before = out.len();
-            walk(p, &mut out)?;
-            if out.len() == before {
-                return Err(
-                    Error::bad_input(format!("{} holds no YAML files", p.display()))
-                        .hint("point appgear verify at a rendered tree (appgear gitops render --out DIR) or at *.yaml files"),
-                );
+/// A link inside a given folder that leads out of it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub link: PathBuf,
+    pub target: PathBuf,
+    pub root: PathBuf,
+}
+
+/// A walk of the folders given on the command line. It never leaves a given folder (a link to
+/// /usr would otherwise walk all of /usr) and enters each folder and reads each file once,
+/// known by device and inode, so a link back up (`current -> .`) is no cycle and a file
+/// reached by two paths gives its findings once.
+struct Walk {
+    seen: HashSet<(u64, u64)>,
+    found: Found,
+}
+
+impl Walk {
+    /// The first visit of the object at `meta`?
+    fn first_visit(&mut self, meta: &std::fs::Metadata) -> bool {
+        self.seen.insert((meta.dev(), meta.ino()))
+    }
+
+    fn dir(&mut self, root: &Path, dir: &Path) -> Result<()> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            Error::bad_input(format!("cannot read folder {}: {e}", dir.display()))
+                .hint("give appgear verify a readable folder or YAML file")
+        })?;
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            if hidden {
+                continue;
             }
-        } else if p.is_file() {
-            out.push(p.clone());
-        } else {
-            return Err(Error::bad_input(format!("{} does not exist", p.display()))
-                .hint("give appgear verify an existing folder or YAML file"));
+            let Ok(link_meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if link_meta.file_type().is_symlink() {
+                match std::fs::canonicalize(&p) {
+                    // A dangling link names nothing to check.
+                    Err(_) => continue,
+                    Ok(target) if !target.starts_with(root) => {
+                        self.found.skipped.push(Skipped {
+                            link: p,
+                            target,
+                            root: root.to_path_buf(),
+                        });
+                        continue;
+                    }
+                    Ok(_) => {}
+                }
+            }
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if !(meta.is_dir() || (meta.is_file() && is_yaml(&p))) || !self.first_visit(&meta) {
+                continue;
+            }
+            if meta.is_dir() {
+                self.dir(root, &p)?;
+            } else {
+                self.found.files.push(p);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every YAML file named by `paths` (files as given, folders walked without leaving them).
+pub fn files(paths: &[PathBuf]) -> Result<Found> {
+    let mut walk = Walk {
+        seen: HashSet::new(),
+        found: Found::default(),
+    };
+    for p in paths {
+        let meta = std::fs::metadata(p).ok();
+        match meta {
+            Some(m) if m.is_dir() => {
+                let root = std::fs::canonicalize(p).map_err(|e| {
+                    Error::bad_input(format!("cannot read folder {}: {e}", p.display()))
+                        .hint("give appgear verify a readable folder or YAML file")
+                })?;
+                let before = walk.found.files.len();
+                if walk.first_visit(&m) {
+                    walk.dir(&root, p)?;
+                }
+                if walk.found.files.len() == before {
+                    return Err(
+                        Error::bad_input(format!("{} holds no YAML files", p.display()))
+                            .hint("point appgear verify at a rendered tree (appgear gitops render --out DIR) or at *.yaml files"),
+                    );
+                }
+            }
+            Some(m) if m.is_file() => {
+                if walk.first_visit(&m) {
+                    walk.found.files.push(p.clone());
+                }
+            }
+            _ => {
+                return Err(Error::bad_input(format!("{} does not exist", p.display()))
+                    .hint("give appgear verify an existing folder or YAML file"))
+            }
         }
     }
-    Ok(out)
+    Ok(walk.found)
 }
 
 /// What `verify` reads at most: no Kubernetes object comes near 16 MiB (etcd stores at most
