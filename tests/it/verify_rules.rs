@@ -262,6 +262,40 @@ fn factory006_untagged_image() {
     });
 }
 
+/// A digest pins an image only when it is one: `@sha256:` with nothing after it, or with a
+/// wrong number of hex digits, names no image.
+#[test]
+fn factory006_empty_or_malformed_digest() {
+    for (digest, len) in [("", 0), ("abc123", 6)] {
+        let f = exactly("FACTORY006", |r| {
+            edit(
+                r,
+                &format!("{VSCODE}/deployment-vscode.yaml"),
+                "image: codercom/code-server:4.106.3",
+                // Quoted: a plain scalar ending in ':' would be a mapping key.
+                &format!("image: \"codercom/code-server@sha256:{digest}\""),
+            )
+        });
+        let m = f["message"].as_str().unwrap();
+        assert!(
+            m.contains(&format!(
+                "has a malformed digest: sha256 takes 64 lower-case hex digits, not {len}"
+            )),
+            "{m}"
+        );
+    }
+    // A real digest passes.
+    let (_tmp, root) = tree();
+    edit(
+        &root,
+        &format!("{VSCODE}/deployment-vscode.yaml"),
+        "codercom/code-server:4.106.3",
+        &format!("codercom/code-server@sha256:{}", "0f".repeat(32)),
+    );
+    let (code, ids, v) = rules_fired(&root);
+    assert_eq!((code, ids), (Some(0), vec![]), "{v:#}");
+}
+
 #[test]
 fn factory006_container_without_limits() {
     exactly("FACTORY006", |r| {

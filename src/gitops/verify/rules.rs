@@ -5,6 +5,7 @@ use super::object::{containers, get, get_str, scalar_text, Object};
 use super::{Finding, Rule};
 use crate::core::names::{is_label as is_dns_label, GLOBAL};
 use crate::gitops::bounded_yaml::{self, Budget};
+use crate::gitops::quote;
 use serde_norway::Value;
 
 const TENANT: &str = "appgear.io/tenant-id";
@@ -387,18 +388,42 @@ fn names_a_secret(name: &str) -> bool {
         .any(|w| SECRET_WORDS.contains(&w))
 }
 
-/// The tag of an image reference, if any (a digest counts as pinned).
+/// What is wrong with how an image reference pins its version, if anything. A digest pins it,
+/// but only a well-formed one: `nginx@sha256:` names no image at all.
 fn image_problem(image: &str) -> Option<String> {
-    if image.contains("@sha256:") {
-        return None;
+    let shown = quote::cut(image, 200);
+    if let Some((_, digest)) = image.split_once('@') {
+        return digest_problem(digest).map(|p| format!("image {shown} {p}"));
     }
     let last = image.rsplit('/').next().unwrap_or(image);
     match last.rsplit_once(':') {
-        None => Some(format!("image {image} has no tag (it means latest)")),
-        Some((_, "latest")) => Some(format!("image {image} is tagged latest")),
-        Some((_, "")) => Some(format!("image {image} has an empty tag")),
+        None => Some(format!("image {shown} has no tag (it means latest)")),
+        Some((_, "latest")) => Some(format!("image {shown} is tagged latest")),
+        Some((_, "")) => Some(format!("image {shown} has an empty tag")),
         Some(_) => None,
     }
+}
+
+/// A digest is `<algorithm>:<hex>`, with the hex length the algorithm gives (OCI image spec).
+fn digest_problem(digest: &str) -> Option<String> {
+    let (algorithm, hex) = digest.split_once(':').unwrap_or((digest, ""));
+    let want = match algorithm {
+        "sha256" => 64,
+        "sha512" => 128,
+        _ => {
+            return Some(format!(
+                "has a digest of unknown algorithm {}",
+                quote::quoted(algorithm, 20)
+            ))
+        }
+    };
+    let hex_ok = hex.len() == want && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (!hex_ok).then(|| {
+        format!(
+            "has a malformed digest: {algorithm} takes {want} lower-case hex digits, not {}",
+            hex.chars().count()
+        )
+    })
 }
 
 /// FACTORY006: what M05's OPA policies enforce on workloads.
@@ -530,9 +555,22 @@ mod tests {
 
     #[test]
     fn images() {
+        let sha = "0123456789abcdef".repeat(4);
         assert!(image_problem("codercom/code-server:4.106.3").is_none());
         assert!(image_problem("localhost:5000/x:1").is_none());
-        assert!(image_problem("x@sha256:abcd").is_none());
+        assert!(image_problem(&format!("x@sha256:{sha}")).is_none());
+        assert!(image_problem(&format!("x:1.2@sha256:{sha}")).is_none());
+        assert!(image_problem(&format!("x@sha512:{sha}{sha}")).is_none());
+        for bad in [
+            "nginx@sha256:".to_string(),
+            "nginx@sha256:abcd".to_string(),
+            format!("nginx@sha256:{}", sha.to_uppercase()),
+            format!("nginx@sha256:{sha}0"),
+            format!("nginx@md5:{sha}"),
+            "nginx@".to_string(),
+        ] {
+            assert!(image_problem(&bad).is_some(), "{bad}");
+        }
         assert!(image_problem("codercom/code-server").is_some());
         assert!(image_problem("localhost:5000/x").is_some());
         assert!(image_problem("x:latest").is_some());
