@@ -83,7 +83,7 @@ struct PortMapping {
 #[serde(rename_all = "camelCase")]
 struct Mount {
     host_path: String,
-    container_path: &'static str,
+    container_path: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     read_only: bool,
 }
@@ -149,7 +149,7 @@ pub fn render(settings: &ClusterSettings, home: &Path) -> Result<Vec<OwnedFile>>
     };
     let mut mounts = vec![Mount {
         host_path: storage,
-        container_path: NODE_STORAGE_PATH,
+        container_path: NODE_STORAGE_PATH.to_string(),
         read_only: false,
     }];
     let mut patches = Vec::new();
@@ -157,7 +157,7 @@ pub fn render(settings: &ClusterSettings, home: &Path) -> Result<Vec<OwnedFile>>
     if let Some(m) = &settings.registry_mirror {
         mounts.push(Mount {
             host_path: host_path(home, MIRROR_HOSTS_DIR)?,
-            container_path: "/etc/containerd/certs.d/_default",
+            container_path: format!("{CONTAINERD_HOSTS_PATH}/_default"),
             read_only: true,
         });
         patches.push(CONTAINERD_CONFIG_PATH_PATCH.to_string());

@@ -11,13 +11,14 @@ mod redis_server;
 
 mod cli;
 mod gitops_ids;
-mod layers;
 mod gitops_render;
 mod gitops_tools;
+mod layers;
 mod multiplayer_cli;
 mod multiplayer_node;
 mod multiplayer_redis;
 mod schemas;
 mod tls;
 mod topology_a;
+mod topology_b;
 mod verify_rules;

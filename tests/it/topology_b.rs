@@ -1,0 +1,333 @@
+//! Topology B's sans-IO core on real upstream data: `../shared/vendor` (or APPGEAR_SHARED/vendor)
+//! is used as the add-ons mirror, in place, exactly as `APPGEAR_ADDONS_MIRROR` would point at it.
+//! Nothing from it is copied into the project; the cache these tests write is a temporary home.
+
+use appgear::topology_b::addons::Addon;
+use appgear::topology_b::cache::{Cache, Entry};
+use appgear::topology_b::kind_config;
+use appgear::topology_b::manifests::{self, ClusterKinds, Object, Phase};
+use appgear::topology_b::mirror::{self, FileSource, Folder, Found};
+use appgear::topology_b::pins;
+use appgear::topology_b::supply::{self, Offline, Origin};
+use std::path::{Path, PathBuf};
+
+fn shared() -> PathBuf {
+    std::env::var_os("APPGEAR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+fn vendor() -> PathBuf {
+    let v = shared().join("vendor");
+    assert!(
+        v.join("README.md").is_file(),
+        "{} not found: set APPGEAR_SHARED to the shared folder that holds vendor/",
+        v.display()
+    );
+    v
+}
+
+fn supplied(name: &str) -> supply::Supplied {
+    let home = tempfile::tempdir().unwrap();
+    let m = Folder(vendor());
+    supply::supply(
+        Addon::named(name).unwrap(),
+        Some(&m as &dyn FileSource),
+        &Cache::in_home(home.path()),
+        &Offline,
+    )
+    .unwrap_or_else(|e| panic!("{name}: {} ({:?})", e.message, e.hint))
+}
+
+fn ordered(objects: Vec<Object>) -> (Vec<Object>, ClusterKinds) {
+    let mut cluster = ClusterKinds::default();
+    let o = manifests::order(objects, &mut cluster).unwrap();
+    (o, cluster)
+}
+
+fn count(objects: &[Object], kind: &str) -> usize {
+    objects.iter().filter(|o| o.kind == kind).count()
+}
+
+#[test]
+fn the_vendor_folder_is_a_mirror_of_every_pinned_addon() {
+    // Documents per add-on as vendor/README.md lists them; charts get their namespace added.
+    let expected = [
+        ("local-path-provisioner", 9),
+        ("kong", 29 + 1),
+        ("prometheus", 6 + 1),
+        ("keda", 24),
+        ("keda-http-add-on", 23),
+    ];
+    for (name, n) in expected {
+        let s = supplied(name);
+        assert!(
+            matches!(&s.origin, Origin::Mirror(m) if m.ends_with("vendor")),
+            "{:?}",
+            s.origin
+        );
+        assert_eq!(s.objects.len(), n, "{name}");
+        assert!(matches!(s.found, Found::Manifests(_)));
+    }
+    // Airbyte's mirror folder holds the published chart package, checked against its pin.
+    let a = supplied("airbyte");
+    assert!(
+        matches!(&a.found, Found::Package(p) if p.name == "airbyte-2.2.0.tgz"),
+        "{:?}",
+        a.origin
+    );
+    assert!(a.objects.is_empty());
+}
+
+#[test]
+fn the_pinned_checksum_of_local_path_provisioner_is_the_vendor_files() {
+    let bytes =
+        std::fs::read(vendor().join("local-path-provisioner/local-path-storage.yaml")).unwrap();
+    let pin = Addon::named("local-path-provisioner").unwrap();
+    assert_eq!(
+        pin.pinned_sha256("local-path-storage.yaml"),
+        Some(appgear::core::digest::sha256_hex(&bytes).as_str())
+    );
+}
+
+#[test]
+fn the_images_of_every_addon_are_its_pins() {
+    for name in [
+        "local-path-provisioner",
+        "kong",
+        "prometheus",
+        "keda",
+        "keda-http-add-on",
+    ] {
+        let s = supplied(name);
+        let mut found = manifests::images(&s.objects);
+        let mut pinned: Vec<String> = s.addon.0.images.iter().map(|i| i.tagged()).collect();
+        found.sort();
+        pinned.sort();
+        assert_eq!(found, pinned, "{name}");
+    }
+    // The helper pod image local-path-provisioner describes in its ConfigMap is untagged
+    // upstream; appgear pins one to put in its place.
+    let lp = supplied("local-path-provisioner");
+    let cm = lp.objects.iter().find(|o| o.kind == "ConfigMap").unwrap();
+    let helper = cm.value["data"]["helperPod.yaml"].as_str().unwrap();
+    assert!(
+        helper.contains("image: docker.io/library/busybox\n"),
+        "{helper}"
+    );
+    assert_eq!(
+        pins::LOCAL_PATH.extra_images[0].repository,
+        "docker.io/library/busybox"
+    );
+}
+
+#[test]
+fn keda_is_ordered_crds_namespace_cluster_scoped_namespaced_then_registrations() {
+    let (o, cluster) = ordered(supplied("keda").objects);
+    let kinds: Vec<&str> = o.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(kinds[..6], ["CustomResourceDefinition"; 6]);
+    assert_eq!(kinds[6], "Namespace");
+    assert_eq!(o[6].name, "keda");
+    // The two cluster-scoped custom resource kinds are learnt from KEDA's own CRDs.
+    assert!(cluster.contains("keda.sh", "ClusterTriggerAuthentication"));
+    assert!(cluster.contains("eventing.keda.sh", "ClusterCloudEventSource"));
+    assert!(!cluster.contains("keda.sh", "ScaledObject"));
+    // The webhook and the external-metrics APIService come last, after the Deployments that
+    // serve them.
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        ["APIService", "ValidatingWebhookConfiguration"]
+    );
+    let last_deployment = kinds.iter().rposition(|k| *k == "Deployment").unwrap();
+    let first_service = kinds.iter().position(|k| *k == "Service").unwrap();
+    let first_sa = kinds.iter().position(|k| *k == "ServiceAccount").unwrap();
+    let last_cluster_role_binding = kinds
+        .iter()
+        .rposition(|k| *k == "ClusterRoleBinding")
+        .unwrap();
+    assert!(last_cluster_role_binding < first_sa && first_sa < first_service);
+    assert!(first_service < last_deployment && last_deployment < kinds.len() - 2);
+    let phases: Vec<(Phase, usize)> = manifests::phases(&o, &cluster)
+        .iter()
+        .map(|(p, g)| (*p, g.len()))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            (Phase::Crds, 6),
+            (Phase::Namespaces, 1),
+            (Phase::ClusterScoped, 5),
+            (Phase::Namespaced, 10),
+            (Phase::Registrations, 2)
+        ]
+    );
+}
+
+#[test]
+fn kong_is_ordered_and_its_webhook_goes_last() {
+    let (o, cluster) = ordered(supplied("kong").objects);
+    assert_eq!(count(&o[..12], "CustomResourceDefinition"), 12);
+    assert_eq!(
+        (o[12].kind.as_str(), o[12].name.as_str()),
+        ("Namespace", "kong")
+    );
+    assert!(cluster.contains("configuration.konghq.com", "KongClusterPlugin"));
+    let last = o.last().unwrap();
+    assert_eq!(last.kind, "ValidatingWebhookConfiguration");
+    let class = o.iter().position(|x| x.kind == "IngressClass").unwrap();
+    let first_namespaced = o.iter().position(|x| x.namespace.is_some()).unwrap();
+    assert!(class < first_namespaced, "IngressClass is cluster-scoped");
+    // The gateway's proxy is the NodePort Service the kind config maps host ports to.
+    let proxy = o
+        .iter()
+        .find(|x| x.kind == "Service" && x.name == "kong-gateway-proxy")
+        .unwrap();
+    let ports: Vec<u64> = proxy.value["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["nodePort"].as_u64())
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            kind_config::KONG_HTTP_NODE_PORT as u64,
+            kind_config::KONG_HTTPS_NODE_PORT as u64
+        ]
+    );
+}
+
+#[test]
+fn the_http_addon_follows_keda_and_its_scaled_object_comes_after_its_deployments() {
+    let mut cluster = ClusterKinds::default();
+    manifests::order(supplied("keda").objects, &mut cluster).unwrap();
+    let o = manifests::order(supplied("keda-http-add-on").objects, &mut cluster).unwrap();
+    let kinds: Vec<&str> = o.iter().map(|o| o.kind.as_str()).collect();
+    assert_eq!(kinds[..2], ["CustomResourceDefinition"; 2]);
+    assert_eq!(kinds.last(), Some(&"ScaledObject"));
+    assert!(
+        !kinds.contains(&"Namespace"),
+        "keda's namespace comes from KEDA"
+    );
+}
+
+#[test]
+fn the_kind_node_storage_path_is_the_one_local_path_provisioner_uses() {
+    let lp = supplied("local-path-provisioner");
+    let cm = lp
+        .objects
+        .iter()
+        .find(|o| o.kind == "ConfigMap" && o.name == "local-path-config")
+        .unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(cm.value["data"]["config.json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        config["nodePathMap"][0]["paths"][0],
+        kind_config::NODE_STORAGE_PATH
+    );
+}
+
+#[test]
+fn a_mirror_without_an_addon_falls_back_to_the_cache_and_never_to_the_network() {
+    let home = tempfile::tempdir().unwrap();
+    let cache = Cache::in_home(home.path());
+    let keda = Addon::named("keda").unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let e = supply::supply(
+        keda,
+        Some(&Folder(empty.path().into()) as &dyn FileSource),
+        &cache,
+        &Offline,
+    )
+    .unwrap_err();
+    assert!(
+        e.message
+            .starts_with("add-on keda v2.20.2 is not in the mirror"),
+        "{}",
+        e.message
+    );
+    assert!(e.hint.unwrap().contains("unset APPGEAR_ADDONS_MIRROR"));
+
+    // What the cache holds (written here from the vendor mirror, into the temporary home) is used.
+    let found = mirror::lookup(&Folder(vendor()), keda).unwrap();
+    cache.put(keda, &found).unwrap();
+    assert!(matches!(cache.get(keda).unwrap(), Entry::Found(_)));
+    let s = supply::supply(
+        keda,
+        Some(&Folder(empty.path().into()) as &dyn FileSource),
+        &cache,
+        &Offline,
+    )
+    .unwrap();
+    assert_eq!(
+        s.origin,
+        Origin::Cache(home.path().join("data/cache/keda/v2.20.2"))
+    );
+    assert_eq!(s.objects.len(), 24);
+}
+
+#[test]
+fn a_mirror_with_another_version_is_refused() {
+    let m = tempfile::tempdir().unwrap();
+    std::fs::create_dir(m.path().join("keda")).unwrap();
+    let text = std::fs::read_to_string(vendor().join("keda/keda.yaml")).unwrap();
+    std::fs::write(
+        m.path().join("keda/keda.yaml"),
+        text.replace(
+            "ghcr.io/kedacore/keda:2.20.2",
+            "ghcr.io/kedacore/keda:2.19.0",
+        ),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let e = supply::supply(
+        Addon::named("keda").unwrap(),
+        Some(&Folder(m.path().into()) as &dyn FileSource),
+        &Cache::in_home(home.path()),
+        &Offline,
+    )
+    .unwrap_err();
+    assert!(
+        e.message
+            .contains("the manifests run ghcr.io/kedacore/keda:2.19.0, but keda v2.20.2 runs"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn the_project_holds_no_copy_of_the_vendor_files() {
+    let mut digests = std::collections::BTreeSet::new();
+    for dir in std::fs::read_dir(vendor()).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.is_dir() {
+            for f in std::fs::read_dir(&dir).unwrap() {
+                let bytes = std::fs::read(f.unwrap().path()).unwrap();
+                digests.insert(appgear::core::digest::sha256_hex(&bytes));
+            }
+        }
+    }
+    fn walk(dir: &Path, digests: &std::collections::BTreeSet<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if ["target", ".git", ".tools", "node_modules"].contains(&name.as_str()) {
+                continue;
+            }
+            let Ok(md) = p.symlink_metadata() else {
+                continue;
+            };
+            if md.is_dir() {
+                walk(&p, digests);
+            } else if md.is_file() && md.len() < 4 << 20 {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                assert!(
+                    !digests.contains(&appgear::core::digest::sha256_hex(&bytes)),
+                    "{} is a copy of a vendor file: use ../shared/vendor in place",
+                    p.display()
+                );
+            }
+        }
+    }
+    walk(Path::new(env!("CARGO_MANIFEST_DIR")), &digests);
+}
