@@ -2,9 +2,9 @@
 
 use crate::redis_server;
 
+use appgear::multiplayer::redis::link::{Keys, RedisLink};
 use appgear::multiplayer::redis::locks::LockStore;
 use appgear::multiplayer::redis::persistence::{apply_stored, DocStore, RedisDocStore};
-use appgear::multiplayer::redis::link::{Keys, RedisLink};
 use redis_server::RedisServer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,8 +174,8 @@ async fn listing_forgets_only_paths_whose_lease_is_gone() {
 
 #[tokio::test]
 async fn a_reloaded_room_keeps_its_subscription_when_the_old_one_unsubscribes_at_once() {
-    use appgear::multiplayer::redis::backplane::{inbox, Backplane, BackplaneEvent};
     use appgear::multiplayer::metrics::Metrics;
+    use appgear::multiplayer::redis::backplane::{inbox, Backplane, BackplaneEvent};
     use appgear::multiplayer::redis::pubsub::RedisBackplane;
     let redis = RedisServer::start();
     let link = Arc::new(RedisLink::new(&redis.url).unwrap());

@@ -1,0 +1,130 @@
+//! The lock endpoints: `GET /locks?room=R` lists; `POST /locks?room=R&path=P[&ttl=30s]` takes
+//! or renews; `DELETE /locks?room=R&path=P` releases. The caller acts as `http:<token subject>`:
+//! it can only change its own locks, never another holder's or an editor's.
+
+use crate::multiplayer::redis::backplane::{Envelope, Signal};
+use crate::multiplayer::redis::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
+use crate::multiplayer::server::auth::Authenticated;
+use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::reply::{json, json_error};
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const MIN_LOCK_TTL: Duration = Duration::from_millis(500);
+const MAX_LOCK_TTL: Duration = Duration::from_secs(600);
+
+/// Every method comes here, so that an unsupported one is told which to use (after the token
+/// and the room are checked, as always).
+pub async fn locks(
+    method: Method,
+    State(ctx): State<Arc<Context>>,
+    Authenticated(claims): Authenticated,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(room) = q.get("room").filter(|r| !r.is_empty()) else {
+        return json_error(StatusCode::BAD_REQUEST, "give the room: ?room=<room>");
+    };
+    if method == Method::GET {
+        return match ctx.locks.list(room).await {
+            Ok(locks) => json(
+                StatusCode::OK,
+                serde_json::json!({ "room": room, "locks": locks }),
+            ),
+            Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("Redis: {e}")),
+        };
+    }
+    if method != Method::POST && method != Method::DELETE {
+        return json_error(StatusCode::METHOD_NOT_ALLOWED, "use GET, POST or DELETE");
+    }
+    if claims.ro {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "a read-only token cannot take or release locks",
+        );
+    }
+    let Some(path) = q.get("path").filter(|p| valid_path(p)) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "give a lock path: &path=<file path> (no control characters, up to 1 KiB)",
+        );
+    };
+    // The owner is who the token names: a caller cannot act for another holder, and never for
+    // an editor (whose locks follow its presence).
+    let Some(sub) = claims.sub.as_deref().filter(|s| !s.is_empty()) else {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "this token names no holder: mint one with `appgear multiplayer token --subject <name>`",
+        );
+    };
+    let owner = http_owner(sub);
+    if let Some(asked) = q.get("owner") {
+        if asked.starts_with(EDITOR_OWNER_PREFIX) || (asked != sub && *asked != owner) {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                &format!("this token acts as {owner:?} only; leave out &owner="),
+            );
+        }
+    }
+    if !valid_owner(&owner) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "the token's subject must be 1-250 printable characters",
+        );
+    }
+    let result = if method == Method::POST {
+        let ttl = match q.get("ttl").map(|t| humantime::parse_duration(t)) {
+            None => ctx.config.lock_ttl,
+            Some(Ok(d)) if (MIN_LOCK_TTL..=MAX_LOCK_TTL).contains(&d) => d,
+            Some(_) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "ttl must be a duration between 500ms and 10m",
+                )
+            }
+        };
+        ctx.locks.acquire(room, path, &owner, ttl).await.map(|g| {
+            let status = if g.granted {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
+            (
+                status,
+                serde_json::to_value(&g).unwrap_or_default(),
+                g.granted,
+            )
+        })
+    } else {
+        ctx.locks.release(room, path, &owner).await.map(|released| {
+            let status = if released {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
+            (
+                status,
+                serde_json::json!({ "released": released, "path": path, "owner": owner }),
+                released,
+            )
+        })
+    };
+    match result {
+        Ok((status, body, changed)) => {
+            if changed {
+                // Rooms on every replica re-read their lock table.
+                let msg = Envelope {
+                    origin: ctx.id,
+                    signal: Signal::LocksChanged,
+                }
+                .encode();
+                let _ = ctx.backplane.publish(room, msg).await;
+            }
+            json(status, body)
+        }
+        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("Redis: {e}")),
+    }
+}

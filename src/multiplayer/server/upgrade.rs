@@ -1,0 +1,117 @@
+//! The room route: a WebSocket upgrade anywhere under the prefix. Before the handshake the path
+//! must name a place for a room (else 404) and a connection slot must be free (else a retryable
+//! 503); the room name and the token are judged after it, so that a refused client gets a close
+//! code it will not retry, and no byte of the room.
+
+use crate::multiplayer::metrics::inc;
+use crate::multiplayer::protocol::close::{self, Close};
+use crate::multiplayer::server::auth::editor_claims;
+use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::registry::Registry;
+use crate::multiplayer::server::reply::{busy, text};
+use crate::multiplayer::server::room_path::room_from_path;
+use crate::multiplayer::server::session;
+use crate::multiplayer::server::slots::Slot;
+use crate::multiplayer::token::Claims;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// tungstenite buffers: small per connection; large frames still pass (they are streamed).
+const READ_BUFFER: usize = 16 * 1024;
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// The room a path under the prefix names; `Err` for a name that is not usable (refused with
+/// 4400 after the handshake). A path outside the prefix is answered with 404.
+pub struct RoomName(Result<String, ()>);
+
+impl<S> FromRequestParts<S> for RoomName
+where
+    S: Send + Sync,
+    Arc<Context>: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let ctx = Arc::<Context>::from_ref(state);
+        match room_from_path(parts.uri.path(), &ctx.config.path_prefix) {
+            Some(room) => Ok(RoomName(room)),
+            None => Err(text(
+                StatusCode::NOT_FOUND,
+                "no room here: rooms live under the path prefix\n",
+            )),
+        }
+    }
+}
+
+/// A connection slot, taken before the handshake so that a burst cannot pass the limit while
+/// earlier connections are still starting; freed when the session ends or the upgrade fails.
+/// Refused with a retryable 503 while stopping or at the limit.
+pub struct Admitted(Slot);
+
+impl<S> FromRequestParts<S> for Admitted
+where
+    S: Send + Sync,
+    Arc<Context>: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let ctx = Arc::<Context>::from_ref(state);
+        if ctx.stopping() {
+            return Err(busy("the gateway is stopping"));
+        }
+        match ctx.slots.try_take() {
+            Some(slot) => Ok(Admitted(slot)),
+            None => {
+                inc(&ctx.metrics.rejected_busy);
+                Err(busy("the gateway is at its connection limit"))
+            }
+        }
+    }
+}
+
+/// Extractors run in this order: room path (404), slot (503), the upgrade itself.
+pub async fn upgrade(
+    State(ctx): State<Arc<Context>>,
+    State(rooms): State<Arc<Registry>>,
+    RoomName(room): RoomName,
+    Admitted(slot): Admitted,
+    ws: WebSocketUpgrade,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let offered: Vec<String> = ws
+        .requested_protocols()
+        .filter_map(|h| h.to_str().ok().map(str::to_string))
+        .collect();
+    let (claims, echo) = editor_claims(&ctx, &offered, query.get("token"));
+    let verdict: Result<(String, Claims), Close> = room
+        .map_err(|()| close::BAD_ROOM)
+        .and_then(|room| Ok((room, claims?)));
+    let max = ctx.config.max_message_size;
+    let mut ws = ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER);
+    if let Some(p) = echo.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        ws.set_selected_protocol(p);
+    }
+    match verdict {
+        Ok((room, claims)) => ws.on_upgrade(move |socket| async move {
+            session::run(socket, ctx, rooms, room, claims).await;
+            drop(slot);
+        }),
+        Err(why) => {
+            inc(&ctx.metrics.rejected_bad_token);
+            ws.on_upgrade(move |socket| async move {
+                session::refuse(socket, why).await;
+                drop(slot);
+            })
+        }
+    }
+}
