@@ -10,6 +10,7 @@
 //! - `read`: bounded reads of add-on files that never follow a link.
 //! - `addons` (which files make an add-on, checked objects), `mirror` (APPGEAR_ADDONS_MIRROR),
 //!   `cache` (`<home>/data/cache`), `supply` (mirror → cache → upstream).
+//! - `waits`: when an applied object is ready, from its status.
 
 pub mod addons;
 pub mod anchors;
@@ -21,3 +22,4 @@ pub mod pins;
 pub mod read;
 pub mod settings;
 pub mod supply;
+pub mod waits;
