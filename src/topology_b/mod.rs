@@ -11,6 +11,7 @@
 //! - `addons` (which files make an add-on, checked objects), `mirror` (APPGEAR_ADDONS_MIRROR),
 //!   `cache` (`<home>/data/cache`), `supply` (mirror → cache → upstream).
 //! - `waits`: when an applied object is ready, from its status.
+//! - `stages`: the stages of `cluster up` and the plan `--dry-run` prints.
 
 pub mod addons;
 pub mod anchors;
@@ -21,5 +22,6 @@ pub mod mirror;
 pub mod pins;
 pub mod read;
 pub mod settings;
+pub mod stages;
 pub mod supply;
 pub mod waits;

@@ -1,0 +1,680 @@
+//! The stages of `cluster up`, as data, and the plan: from the options and what the cluster
+//! reports, which stages run and which are already done. This is what `cluster up --dry-run`
+//! prints; `cluster up` then runs the stages marked `Run`, in order.
+//!
+//! Every stage is idempotent, so a re-run after Ctrl-C or a failure picks up where it stopped:
+//! a stage is `Done` only when the cluster shows its result at the pinned version.
+
+use super::addons::Addon;
+use super::pins;
+use crate::core::error::{Error, Result};
+use crate::gitops::model::Workspace;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StageId {
+    Preflight,
+    Cluster,
+    Storage,
+    Kong,
+    Prometheus,
+    Keda,
+    CoreServices,
+    SuiteImage,
+    Suite,
+    Optional,
+    Smoke,
+}
+
+/// One stage of `cluster up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub id: StageId,
+    pub number: u8,
+    pub name: &'static str,
+    pub does: &'static str,
+    /// The pins it installs (add-ons, core-redis).
+    pub pins: &'static [&'static str],
+    /// How long it usually takes on a laptop with the images at hand, for the progress line.
+    pub usually: &'static str,
+}
+
+pub const STAGES: &[Stage] = &[
+    Stage {
+        id: StageId::Preflight,
+        number: 0,
+        name: "preflight",
+        does:
+            "Docker, CPUs and memory for the profile, kind/kubectl/helm, host ports, inotify, disk",
+        pins: &[],
+        usually: "2 s",
+    },
+    Stage {
+        id: StageId::Cluster,
+        number: 1,
+        name: "kind cluster",
+        does:
+            "one node labelled ingress-ready, host ports to Kong, data/cluster as its volume path",
+        pins: &["kind", "kind-node"],
+        usually: "40 s",
+    },
+    Stage {
+        id: StageId::Storage,
+        number: 2,
+        name: "storage",
+        does:
+            "local-path-provisioner with storage classes ceph-block (RWO) and ceph-filesystem (RWX)",
+        pins: &["local-path-provisioner"],
+        usually: "15 s",
+    },
+    Stage {
+        id: StageId::Kong,
+        number: 3,
+        name: "kong",
+        does: "Kong Ingress Controller, IngressClass kong, NodePorts 30080/30443",
+        pins: &["kong"],
+        usually: "60 s",
+    },
+    Stage {
+        id: StageId::Prometheus,
+        number: 4,
+        name: "prometheus",
+        does: "core-prometheus in observability, scraping Kong and the gateway",
+        pins: &["prometheus"],
+        usually: "30 s",
+    },
+    Stage {
+        id: StageId::Keda,
+        number: 5,
+        name: "keda",
+        does: "KEDA and its HTTP add-on (the suite's scale-from-zero wake-up)",
+        pins: &["keda", "keda-http-add-on"],
+        usually: "60 s",
+    },
+    Stage {
+        id: StageId::CoreServices,
+        number: 6,
+        name: "core services",
+        does: "core-redis in appgear-core (gateway storage and backplane, builder queue)",
+        pins: &["core-redis"],
+        usually: "15 s",
+    },
+    Stage {
+        id: StageId::SuiteImage,
+        number: 7,
+        name: "suite image",
+        does: "ghcr.io/appgear/appgear:<version> loaded into the node (kind load image-archive)",
+        pins: &[],
+        usually: "10 s",
+    },
+    Stage {
+        id: StageId::Suite,
+        number: 8,
+        name: "factory suite",
+        does: "the suite from `gitops render`, server-side applied, waited Available",
+        pins: &[],
+        usually: "60 s",
+    },
+    Stage {
+        id: StageId::Optional,
+        number: 9,
+        name: "optional",
+        does: "Airbyte, Vault, Argo CD when asked for",
+        pins: &["airbyte"],
+        usually: "3-8 min",
+    },
+    Stage {
+        id: StageId::Smoke,
+        number: 10,
+        name: "smoke",
+        does: "/vscode/ through Kong, a document synced through /multiplayer, a wake from zero",
+        pins: &[],
+        usually: "20 s",
+    },
+];
+
+/// How much of the suite runs: `core` without Airbyte (4 CPUs, 8 GiB), `full` with it (16 GiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Core,
+    Full,
+}
+
+impl Profile {
+    pub fn parse(s: &str) -> Result<Profile> {
+        match s {
+            "core" => Ok(Profile::Core),
+            "full" => Ok(Profile::Full),
+            _ => Err(Error::bad_input(format!("profile {s:?} is not core or full"))
+                .hint("use --profile core (no Airbyte, 8 GiB) or --profile full (with Airbyte, 16 GiB)")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Core => "core",
+            Profile::Full => "full",
+        }
+    }
+}
+
+/// What `cluster up` was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub profile: Profile,
+    pub airbyte: bool,
+    pub vault: bool,
+    pub argocd: bool,
+}
+
+impl Options {
+    /// `--profile full` means Airbyte; `--with-airbyte` on the core profile is refused, since
+    /// the core profile's memory is not enough for it.
+    pub fn new(profile: Profile, with_airbyte: bool, vault: bool, argocd: bool) -> Result<Options> {
+        if with_airbyte && profile == Profile::Core {
+            return Err(Error::bad_input(
+                "--with-airbyte needs --profile full: Airbyte does not fit the core profile's 8 GiB",
+            )
+            .hint("run `appgear cluster up --profile full` (16 GiB of memory for Docker)"));
+        }
+        Ok(Options {
+            profile,
+            airbyte: profile == Profile::Full,
+            vault,
+            argocd,
+        })
+    }
+}
+
+/// The kind cluster, as Docker and kind report it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ClusterState {
+    #[default]
+    Absent,
+    /// Its node container exists but is stopped (the laptop restarted, Docker restarted).
+    Stopped,
+    Running {
+        node_image: String,
+    },
+}
+
+/// What the cluster reports (read by the IO side: kind, Docker, a label query).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub cluster: ClusterState,
+    /// Installed pins by name → version, from the `appgear.io/addon-version` labels (add-ons,
+    /// `core-redis`, and the optional `airbyte`, `vault`, `argocd`).
+    pub addons: BTreeMap<String, String>,
+    /// The appgear version of the suite image found in the node, if any.
+    pub suite_image: Option<String>,
+    /// The appgear version the applied suite was rendered by, if any.
+    pub suite_version: Option<String>,
+    /// Workspace ids whose `ws-<id>-factory` namespace exists.
+    pub workspaces: BTreeSet<String>,
+}
+
+/// What happens to a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Run(String),
+    Done(String),
+    Skip(String),
+}
+
+impl Action {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Action::Run(_) => "run",
+            Action::Done(_) => "done",
+            Action::Skip(_) => "skip",
+        }
+    }
+    pub fn reason(&self) -> &str {
+        match self {
+            Action::Run(r) | Action::Done(r) | Action::Skip(r) => r,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub stage: Stage,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// One line per stage, for `cluster up --dry-run`.
+    pub fn lines(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:>2}  {:<14} {:<5} {}",
+                    s.stage.number,
+                    s.stage.name,
+                    s.action.word(),
+                    s.action.reason()
+                )
+            })
+            .collect()
+    }
+    pub fn action(&self, id: StageId) -> Option<&Action> {
+        self.steps
+            .iter()
+            .find(|s| s.stage.id == id)
+            .map(|s| &s.action)
+    }
+    /// The stages that will run.
+    pub fn to_run(&self) -> Vec<StageId> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.action, Action::Run(_)))
+            .map(|s| s.stage.id)
+            .collect()
+    }
+}
+
+/// The plan for `cluster up`. `workspaces` are the recorded ones (config/cluster/workspaces.yaml),
+/// `version` appgear's own (the suite image and render it brings).
+pub fn plan(opts: &Options, workspaces: &[Workspace], seen: &Observed, version: &str) -> Plan {
+    // A new or stopped cluster is checked again from the start: what was observed of it may be
+    // stale, and every stage is idempotent.
+    let fresh = !matches!(seen.cluster, ClusterState::Running { .. });
+    let nothing = BTreeMap::new();
+    let installed = if fresh { &nothing } else { &seen.addons };
+    let mut steps = Vec::new();
+    for stage in STAGES {
+        let action = match stage.id {
+            StageId::Preflight => Action::Run(format!(
+                "checks for the {} profile (always run)",
+                opts.profile.as_str()
+            )),
+            StageId::Cluster => cluster_action(&seen.cluster),
+            StageId::Optional => optional_action(opts, installed),
+            StageId::Smoke => Action::Run("checks what answers (always run)".into()),
+            _ if fresh => Action::Run(fresh_reason(stage, workspaces, version)),
+            StageId::Storage
+            | StageId::Kong
+            | StageId::Prometheus
+            | StageId::Keda
+            | StageId::CoreServices => pins_action(stage.pins, &seen.addons),
+            StageId::SuiteImage => match &seen.suite_image {
+                Some(v) if v == version => {
+                    Action::Done(format!("appgear {version} is in the node"))
+                }
+                Some(v) => Action::Run(format!("load appgear {version} (the node has {v})")),
+                None => Action::Run(format!("load appgear {version}")),
+            },
+            StageId::Suite => suite_action(workspaces, seen, version),
+        };
+        steps.push(Step {
+            stage: *stage,
+            action,
+        });
+    }
+    Plan { steps }
+}
+
+fn cluster_action(state: &ClusterState) -> Action {
+    let pinned = pins::KIND_NODE.reference();
+    match state {
+        ClusterState::Absent => Action::Run(format!("create it with kindest/node:{}", pins::KIND_NODE.tag)),
+        ClusterState::Stopped => Action::Run("start its stopped node".into()),
+        ClusterState::Running { node_image } if *node_image == pinned
+            || node_image.split('@').next() == Some(pins::KIND_NODE.tagged().as_str()) =>
+        {
+            Action::Done(format!("running kindest/node:{}", pins::KIND_NODE.tag))
+        }
+        // Moving Kubernetes under a running cluster is the user's call: the volumes are on the
+        // host, so `cluster down` + `cluster up` moves to the pin without losing data.
+        ClusterState::Running { node_image } => Action::Done(format!(
+            "running {node_image}, not the pinned {pinned}; `appgear cluster down` then `up` moves to the pin (workspace data is kept)"
+        )),
+    }
+}
+
+fn fresh_reason(stage: &Stage, workspaces: &[Workspace], version: &str) -> String {
+    match stage.id {
+        StageId::SuiteImage => format!("load appgear {version}"),
+        StageId::Suite => format!("apply the suite with {}", workspace_list(workspaces)),
+        _ => format!("install {}", describe_pins(stage.pins)),
+    }
+}
+
+fn nothing_asked() -> String {
+    "nothing asked (--with-airbyte, --with-vault, --with-argocd)".into()
+}
+
+fn describe_pins(names: &[&str]) -> String {
+    names
+        .iter()
+        .filter_map(|n| pins::pin(n))
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn pins_action(names: &[&str], installed: &BTreeMap<String, String>) -> Action {
+    let mut todo = Vec::new();
+    for n in names {
+        let Some(p) = pins::pin(n) else { continue };
+        match installed.get(*n) {
+            Some(v) if v == p.version => {}
+            Some(v) => todo.push(format!("{n} {v} → {}", p.version)),
+            None => todo.push(format!("install {n} {}", p.version)),
+        }
+    }
+    if todo.is_empty() {
+        Action::Done(describe_pins(names))
+    } else {
+        Action::Run(todo.join(", "))
+    }
+}
+
+fn workspace_list(workspaces: &[Workspace]) -> String {
+    match workspaces.len() {
+        0 => "no workspace yet (`appgear workspace add ID --tenant T`)".into(),
+        _ => format!(
+            "workspaces {}",
+            workspaces
+                .iter()
+                .map(|w| w.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn suite_action(workspaces: &[Workspace], seen: &Observed, version: &str) -> Action {
+    let wanted: BTreeSet<&str> = workspaces.iter().map(|w| w.id.as_str()).collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !seen.workspaces.contains(**w))
+        .copied()
+        .collect();
+    // A workspace namespace appgear has no record of is left alone: `up` never deletes data.
+    let unrecorded: Vec<&str> = seen
+        .workspaces
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !wanted.contains(w))
+        .collect();
+    let mut notes = Vec::new();
+    if !unrecorded.is_empty() {
+        notes.push(format!(
+            "not recorded, left as they are: {} (`appgear workspace remove ID` deletes one)",
+            unrecorded.join(", ")
+        ));
+    }
+    let mut todo = Vec::new();
+    match &seen.suite_version {
+        Some(v) if v == version => {}
+        Some(v) => todo.push(format!("update the suite from {v} to {version}")),
+        None => todo.push("apply the suite".into()),
+    }
+    if !missing.is_empty() {
+        todo.push(format!("add workspaces {}", missing.join(", ")));
+    }
+    let join = |mut v: Vec<String>, n: Vec<String>| {
+        v.extend(n);
+        v.join("; ")
+    };
+    if todo.is_empty() {
+        Action::Done(join(vec![workspace_list(workspaces)], notes))
+    } else {
+        Action::Run(join(todo, notes))
+    }
+}
+
+fn optional_wanted(opts: &Options) -> Vec<String> {
+    let mut w = Vec::new();
+    if opts.airbyte {
+        if let Some(a) = Addon::named("airbyte") {
+            w.push(a.describe());
+        }
+    }
+    if opts.vault {
+        w.push("vault".to_string());
+    }
+    if opts.argocd {
+        w.push("argocd".to_string());
+    }
+    w
+}
+
+fn optional_action(opts: &Options, installed: &BTreeMap<String, String>) -> Action {
+    let wanted = optional_wanted(opts);
+    let asked = [
+        ("airbyte", opts.airbyte),
+        ("vault", opts.vault),
+        ("argocd", opts.argocd),
+    ];
+    let left: Vec<&str> = asked
+        .iter()
+        .filter(|(n, on)| !on && installed.contains_key(*n))
+        .map(|(n, _)| *n)
+        .collect();
+    let note = if left.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; installed but not asked for, left as they are: {}",
+            left.join(", ")
+        )
+    };
+    if wanted.is_empty() {
+        return Action::Skip(format!("{}{note}", nothing_asked()));
+    }
+    let mut todo = Vec::new();
+    for (name, on) in asked {
+        if !on {
+            continue;
+        }
+        let pinned = pins::pin(name).map(|p| p.version);
+        match (installed.get(name), pinned) {
+            (Some(v), Some(p)) if v == p => {}
+            (Some(_), None) => {}
+            (Some(v), Some(p)) => todo.push(format!("{name} {v} → {p}")),
+            (None, Some(p)) => todo.push(format!("install {name} {p}")),
+            (None, None) => todo.push(format!("install {name}")),
+        }
+    }
+    if todo.is_empty() {
+        Action::Done(format!("{}{note}", wanted.join(", ")))
+    } else {
+        Action::Run(format!("{}{note}", todo.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::names::{TenantId, WorkspaceId};
+
+    const V: &str = "0.1.0";
+
+    fn ws(ids: &[&str]) -> Vec<Workspace> {
+        ids.iter()
+            .map(|i| Workspace {
+                id: WorkspaceId::parse(i).unwrap(),
+                tenant: TenantId::parse("acme").unwrap(),
+            })
+            .collect()
+    }
+
+    fn core() -> Options {
+        Options::new(Profile::Core, false, false, false).unwrap()
+    }
+
+    /// A cluster where `cluster up` ran to the end with this appgear.
+    fn converged(workspaces: &[&str]) -> Observed {
+        let mut addons = BTreeMap::new();
+        for p in pins::PINS
+            .iter()
+            .filter(|p| p.name != "kind" && p.name != "kind-node" && p.name != "airbyte")
+        {
+            addons.insert(p.name.to_string(), p.version.to_string());
+        }
+        Observed {
+            cluster: ClusterState::Running {
+                node_image: pins::KIND_NODE.reference(),
+            },
+            addons,
+            suite_image: Some(V.into()),
+            suite_version: Some(V.into()),
+            workspaces: workspaces.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_stage_list_is_numbered_in_order_and_its_pins_exist() {
+        for (i, s) in STAGES.iter().enumerate() {
+            assert_eq!(s.number as usize, i, "{}", s.name);
+            for p in s.pins {
+                assert!(pins::pin(p).is_some(), "{p}");
+            }
+        }
+        let ids: Vec<StageId> = STAGES.iter().map(|s| s.id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn a_fresh_machine_runs_every_stage_but_the_optional_one() {
+        let p = plan(&core(), &ws(&["demo"]), &Observed::default(), V);
+        assert_eq!(
+            p.to_run(),
+            [
+                StageId::Preflight,
+                StageId::Cluster,
+                StageId::Storage,
+                StageId::Kong,
+                StageId::Prometheus,
+                StageId::Keda,
+                StageId::CoreServices,
+                StageId::SuiteImage,
+                StageId::Suite,
+                StageId::Smoke
+            ]
+        );
+        let lines = p.lines();
+        assert_eq!(lines.len(), 11);
+        assert_eq!(
+            lines[1],
+            " 1  kind cluster   run   create it with kindest/node:v1.35.8"
+        );
+        assert_eq!(
+            lines[5],
+            " 5  keda           run   install keda v2.20.2 and keda-http-add-on v0.15.0"
+        );
+        assert_eq!(
+            lines[8],
+            " 8  factory suite  run   apply the suite with workspaces demo"
+        );
+        assert!(
+            lines[9].contains("skip") && lines[9].contains("--with-airbyte"),
+            "{}",
+            lines[9]
+        );
+    }
+
+    #[test]
+    fn a_rerun_on_a_converged_cluster_changes_nothing() {
+        let p = plan(&core(), &ws(&["demo"]), &converged(&["demo"]), V);
+        assert_eq!(p.to_run(), [StageId::Preflight, StageId::Smoke]);
+        assert_eq!(
+            p.action(StageId::Kong),
+            Some(&Action::Done("kong 0.24.0".into()))
+        );
+    }
+
+    #[test]
+    fn only_what_differs_runs() {
+        let mut seen = converged(&["demo"]);
+        seen.addons.insert("keda".into(), "v2.19.0".into());
+        seen.addons.remove("keda-http-add-on");
+        seen.suite_image = Some("0.0.9".into());
+        let p = plan(&core(), &ws(&["demo", "team-b"]), &seen, V);
+        assert_eq!(
+            p.action(StageId::Keda),
+            Some(&Action::Run(
+                "keda v2.19.0 → v2.20.2, install keda-http-add-on v0.15.0".into()
+            ))
+        );
+        assert_eq!(
+            p.action(StageId::SuiteImage),
+            Some(&Action::Run(
+                "load appgear 0.1.0 (the node has 0.0.9)".into()
+            ))
+        );
+        assert_eq!(
+            p.action(StageId::Suite),
+            Some(&Action::Run("add workspaces team-b".into()))
+        );
+        assert!(matches!(p.action(StageId::Storage), Some(Action::Done(_))));
+    }
+
+    #[test]
+    fn a_stopped_node_is_started_and_every_later_stage_checked_again() {
+        let mut seen = converged(&["demo"]);
+        seen.cluster = ClusterState::Stopped;
+        let p = plan(&core(), &ws(&["demo"]), &seen, V);
+        assert_eq!(
+            p.action(StageId::Cluster),
+            Some(&Action::Run("start its stopped node".into()))
+        );
+        assert!(p.to_run().contains(&StageId::Kong));
+    }
+
+    #[test]
+    fn another_node_image_is_reported_not_replaced() {
+        let mut seen = converged(&[]);
+        seen.cluster = ClusterState::Running {
+            node_image: "kindest/node:v1.34.11".into(),
+        };
+        let p = plan(&core(), &[], &seen, V);
+        let Some(Action::Done(why)) = p.action(StageId::Cluster) else {
+            panic!("{:?}", p.action(StageId::Cluster));
+        };
+        assert!(
+            why.contains("cluster down") && why.contains("kept"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn unrecorded_workspaces_are_left_alone() {
+        let p = plan(&core(), &ws(&["demo"]), &converged(&["demo", "old"]), V);
+        let Some(Action::Done(why)) = p.action(StageId::Suite) else {
+            panic!("{:?}", p.action(StageId::Suite));
+        };
+        assert!(why.contains("left as they are: old"), "{why}");
+    }
+
+    #[test]
+    fn profiles_and_optional_components() {
+        assert!(Options::new(Profile::Core, true, false, false).is_err());
+        let full = Options::new(Profile::Full, false, true, false).unwrap();
+        assert!(full.airbyte);
+        let p = plan(&full, &[], &converged(&[]), V);
+        assert_eq!(
+            p.action(StageId::Optional),
+            Some(&Action::Run("install airbyte 2.2.0, install vault".into()))
+        );
+        let mut seen = converged(&[]);
+        seen.addons.insert("airbyte".into(), "2.2.0".into());
+        seen.addons.insert("argocd".into(), "v3".into());
+        let p = plan(&core(), &[], &seen, V);
+        let Some(Action::Skip(why)) = p.action(StageId::Optional) else {
+            panic!("{:?}", p.action(StageId::Optional));
+        };
+        assert!(why.ends_with("left as they are: airbyte, argocd"), "{why}");
+        assert_eq!(Profile::parse("full").unwrap(), Profile::Full);
+        assert!(Profile::parse("big").is_err());
+    }
+}
