@@ -75,7 +75,10 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            ui::err(format_args!("{} cannot start the async runtime: {e}", ui::red("error:")));
+            ui::err(format_args!(
+                "{} cannot start the async runtime: {e}",
+                ui::red("error:")
+            ));
             return 1;
         }
     };

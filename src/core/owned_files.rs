@@ -293,20 +293,32 @@ mod tests {
         let v1 = file("d/f.yml", &format!("{MARKER}\na: 1\n"));
         let v2 = file("d/f.yml", &format!("{MARKER}\na: 2\n"));
         assert_eq!(run(root, std::slice::from_ref(&v1), &[]), [Action::Create]);
-        assert_eq!(run(root, std::slice::from_ref(&v1), &[]), [Action::Unchanged]);
+        assert_eq!(
+            run(root, std::slice::from_ref(&v1), &[]),
+            [Action::Unchanged]
+        );
         assert_eq!(run(root, std::slice::from_ref(&v2), &[]), [Action::Update]);
         // Edited with the marker kept: noticed, kept, and still kept on the next run.
         let edited = format!("{MARKER}\na: 2\nmine: true\n");
         std::fs::write(root.join("d/f.yml"), &edited).unwrap();
-        assert_eq!(run(root, std::slice::from_ref(&v1), &[]), [Action::KeepEdited]);
-        assert_eq!(run(root, std::slice::from_ref(&v1), &[]), [Action::KeepEdited]);
+        assert_eq!(
+            run(root, std::slice::from_ref(&v1), &[]),
+            [Action::KeepEdited]
+        );
+        assert_eq!(
+            run(root, std::slice::from_ref(&v1), &[]),
+            [Action::KeepEdited]
+        );
         assert_eq!(
             std::fs::read_to_string(root.join("d/f.yml")).unwrap(),
             edited
         );
         // Marker removed: the user's for good.
         std::fs::write(root.join("d/f.yml"), "a: mine\n").unwrap();
-        assert_eq!(run(root, std::slice::from_ref(&v1), &[]), [Action::KeepUsers]);
+        assert_eq!(
+            run(root, std::slice::from_ref(&v1), &[]),
+            [Action::KeepUsers]
+        );
         assert_eq!(
             std::fs::read_to_string(root.join("d/f.yml")).unwrap(),
             "a: mine\n"

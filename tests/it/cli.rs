@@ -27,7 +27,11 @@ fn a_53_character_workspace_id_is_refused_by_every_product_with_the_same_message
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     let config = Command::new(BIN)
         .args(["config", "set", "FACTORY_WORKSPACE_ID", &id, "--home"])
         .arg(&home)
@@ -38,7 +42,10 @@ fn a_53_character_workspace_id_is_refused_by_every_product_with_the_same_message
         .args(["gitops", "render", "--out"])
         .arg(tmp.path().join("tree"))
         .args(["--cluster", "ag-br-core-dev"])
-        .args(["--repo", "https://git.example.com/appgear-gitops-suites.git"])
+        .args([
+            "--repo",
+            "https://git.example.com/appgear-gitops-suites.git",
+        ])
         .args(["--workspace", &id, "--tenant", "acme"])
         .env("NO_COLOR", "1")
         .output()
@@ -58,18 +65,37 @@ fn a_53_character_workspace_id_is_refused_by_every_product_with_the_same_message
     let want = format!(
         "workspace id \"{id}\" is too long: namespace ws-{id}-factory would have 64 characters, the limit is 63"
     );
-    for (what, out) in [("config set", &config), ("gitops render", &render), ("multiplayer serve", &serve)] {
-        assert_eq!(out.status.code(), Some(2), "{what}: {}", String::from_utf8_lossy(&out.stderr));
+    for (what, out) in [
+        ("config set", &config),
+        ("gitops render", &render),
+        ("multiplayer serve", &serve),
+    ] {
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let line = first_error_line(&out.stderr);
         assert!(line.contains(&want), "{what} says: {line}");
     }
     // 52 characters is the longest id every product accepts.
     let ok = Command::new(BIN)
-        .args(["config", "set", "FACTORY_WORKSPACE_ID", &"a".repeat(52), "--home"])
+        .args([
+            "config",
+            "set",
+            "FACTORY_WORKSPACE_ID",
+            &"a".repeat(52),
+            "--home",
+        ])
         .arg(&home)
         .output()
         .unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
 
 /// `appgear … 2>&1 | head -1` and friends: when the reader of stderr has gone, the command still
@@ -79,7 +105,19 @@ fn a_closed_output_pipe_keeps_the_documented_exit_code() {
     let tmp = tempfile::tempdir().unwrap();
     for (args, code) in [
         (vec!["verify", "/nonexistent/appgear-tree"], 2),
-        (vec!["gitops", "render", "--out", "x", "--cluster", "BAD", "--repo", "r"], 2),
+        (
+            vec![
+                "gitops",
+                "render",
+                "--out",
+                "x",
+                "--cluster",
+                "BAD",
+                "--repo",
+                "r",
+            ],
+            2,
+        ),
     ] {
         let mut child = Command::new(BIN)
             .args(&args)

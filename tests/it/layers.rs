@@ -87,7 +87,10 @@ fn code(text: &str) -> String {
             i += 2;
         } else if b[i] == b'\'' && i + 2 < b.len() && (b[i + 2] == b'\'' || b[i + 1] == b'\\') {
             // a char literal such as '"' or '\n' (lifetimes have no closing quote)
-            let end = text[i + 1..].find('\'').map(|e| i + 2 + e).unwrap_or(b.len());
+            let end = text[i + 1..]
+                .find('\'')
+                .map(|e| i + 2 + e)
+                .unwrap_or(b.len());
             i = end;
         } else {
             out.push(b[i] as char);
