@@ -12,6 +12,7 @@
 //!   `cache` (`<home>/data/cache`), `supply` (mirror → cache → upstream).
 //! - `waits`: when an applied object is ready, from its status.
 //! - `stages`: the stages of `cluster up` and the plan `--dry-run` prints.
+//! - `preflight`: the machine's numbers against the profile, each finding with its fix.
 
 pub mod addons;
 pub mod anchors;
@@ -20,6 +21,7 @@ pub mod kind_config;
 pub mod manifests;
 pub mod mirror;
 pub mod pins;
+pub mod preflight;
 pub mod read;
 pub mod settings;
 pub mod stages;
