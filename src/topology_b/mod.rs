@@ -13,6 +13,7 @@
 //! - `waits`: when an applied object is ready, from its status.
 //! - `stages`: the stages of `cluster up` and the plan `--dry-run` prints.
 //! - `preflight`: the machine's numbers against the profile, each finding with its fix.
+//! - `workspaces`: the local cluster's workspaces, recorded in the home.
 
 pub mod addons;
 pub mod anchors;
@@ -27,3 +28,4 @@ pub mod settings;
 pub mod stages;
 pub mod supply;
 pub mod waits;
+pub mod workspaces;
