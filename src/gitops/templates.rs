@@ -49,6 +49,10 @@ pub const SUITE: &[Template] = &[
         "apps/factory/airbyte/scaledobject-airbyte-workers.yaml"
     ),
     template!(
+        "apps/factory/airbyte/serviceaccount-airbyte-admin.yaml",
+        "apps/factory/airbyte/serviceaccount-airbyte-admin.yaml"
+    ),
+    template!(
         "apps/factory/kustomization.yaml",
         "apps/factory/kustomization.yaml"
     ),

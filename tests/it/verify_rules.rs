@@ -190,11 +190,51 @@ fn factory004_airbyte_component_without_limits() {
         edit(
             r,
             &format!("{AIRBYTE}/application-airbyte.yaml"),
-            "        worker:\n          resources:\n            requests:\n              cpu: \"500m\"\n              memory: \"1Gi\"\n            limits:\n              cpu: \"2\"\n              memory: \"2Gi\"\n",
-            "        worker:\n          resources:\n            requests:\n              cpu: \"500m\"\n              memory: \"1Gi\"\n",
+            "        worker:\n          podLabels:\n            appgear.io/tenant-id: global\n          resources:\n            requests:\n              cpu: \"500m\"\n              memory: \"1Gi\"\n            limits:\n              cpu: \"2\"\n              memory: \"2Gi\"\n",
+            "        worker:\n          podLabels:\n            appgear.io/tenant-id: global\n          resources:\n            requests:\n              cpu: \"500m\"\n              memory: \"1Gi\"\n",
         )
     });
     assert!(f["message"].as_str().unwrap().ends_with(": worker"), "{f}");
+}
+
+/// The bootloader is a pod the chart runs before every sync; it needs limits like the rest.
+#[test]
+fn factory004_bootloader_without_limits() {
+    let f = exactly("FACTORY004", |r| {
+        edit(
+            r,
+            &format!("{AIRBYTE}/application-airbyte.yaml"),
+            "        airbyteBootloader:\n          podLabels:\n            appgear.io/tenant-id: global\n          resources:\n            requests:\n              cpu: \"100m\"\n              memory: \"256Mi\"\n            limits:\n              cpu: \"1\"\n              memory: \"1Gi\"\n",
+            "",
+        )
+    });
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(": airbyteBootloader"),
+        "{f}"
+    );
+}
+
+/// The connector pods the workload launcher starts are bounded by global.workloads.
+#[test]
+fn factory004_connector_pods_without_limits() {
+    let f = exactly("FACTORY004", |r| {
+        edit(
+            r,
+            &format!("{AIRBYTE}/application-airbyte.yaml"),
+            "                  limit: \"2Gi\"\n",
+            "",
+        )
+    });
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(": global.workloads.resources.mainContainer (the connector pods)"),
+        "{f}"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `appgear verify`: static checks of rendered manifests (or any Kubernetes YAML) against the
 //! spec's "Erros comuns", each under a stable rule id.
 
+mod airbyte;
 pub mod load;
 pub mod object;
 pub mod rules;

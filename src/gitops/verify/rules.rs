@@ -1,10 +1,10 @@
 //! The rules. Each looks at the parsed objects and returns findings; none changes anything.
 
+use super::airbyte;
 use super::load::Doc;
 use super::object::{containers, get, get_str, scalar_text, Object};
 use super::{Finding, Rule};
 use crate::core::names::{is_label as is_dns_label, GLOBAL};
-use crate::gitops::bounded_yaml::{self, Budget};
 use crate::gitops::quote;
 use serde_norway::Value;
 
@@ -12,20 +12,11 @@ const TENANT: &str = "appgear.io/tenant-id";
 const WORKSPACE: &str = "appgear.io/workspace-id";
 const SUITE: &str = "appgear.io/suite";
 const CDE: &str = "addon-factory-vscode";
-const AIRBYTE: &str = "addon-factory-airbyte";
+pub(super) const AIRBYTE: &str = "addon-factory-airbyte";
 const MULTIPLAYER: &str = "addon-factory-multiplayer";
 const AIRBYTE_NAMESPACE: &str = "factory-data";
 /// Kong's default upstream read/write timeout, in milliseconds.
 const KONG_DEFAULT_TIMEOUT_MS: u64 = 60_000;
-/// Airbyte components whose resources the Helm values must bound (chart V2 keys).
-const AIRBYTE_COMPONENTS: &[&str] = &[
-    "webapp",
-    "server",
-    "worker",
-    "workloadLauncher",
-    "cron",
-    "temporal",
-];
 
 /// Run every rule over the documents; findings sorted by file, document, then rule.
 pub fn check(docs: &[Doc]) -> Vec<Finding> {
@@ -35,7 +26,7 @@ pub fn check(docs: &[Doc]) -> Vec<Finding> {
         kong_only_ingress(o, &mut findings);
         tenant_label(o, &mut findings);
         cde_storage(o, &objects, &mut findings);
-        airbyte(o, &mut findings);
+        airbyte::check(o, &mut findings);
         multiplayer_websocket(o, &objects, &mut findings);
         policy(o, &mut findings);
         suite_layout(o, &mut findings);
@@ -44,7 +35,7 @@ pub fn check(docs: &[Doc]) -> Vec<Finding> {
     findings
 }
 
-fn finding(rule: Rule, o: &Object, message: String, hint: &str) -> Finding {
+pub(super) fn finding(rule: Rule, o: &Object, message: String, hint: &str) -> Finding {
     Finding {
         rule: rule.id(),
         rule_name: rule.name(),
@@ -84,7 +75,7 @@ fn kong_only_ingress(o: &Object, out: &mut Vec<Finding>) {
     }
 }
 
-fn is_airbyte(o: &Object) -> bool {
+pub(super) fn is_airbyte(o: &Object) -> bool {
     o.app_name() == Some(AIRBYTE)
         || o.namespace() == Some(AIRBYTE_NAMESPACE)
         || (o.kind == "Namespace" && o.name() == AIRBYTE_NAMESPACE)
@@ -152,7 +143,7 @@ fn tenant_label(o: &Object, out: &mut Vec<Finding>) {
     }
 }
 
-fn show(v: Option<&str>) -> String {
+pub(super) fn show(v: Option<&str>) -> String {
     v.map_or("missing".to_string(), |s| format!("{s:?}"))
 }
 
@@ -223,24 +214,6 @@ fn cde_storage(o: &Object, all: &[Object], out: &mut Vec<Finding>) {
     }
 }
 
-/// A Helm values string is parsed again here, so it gets its own bound (the document holding it
-/// was bounded as text, not as the YAML inside it); real values are far smaller.
-const HELM_VALUES_MAX: Budget = Budget {
-    nodes: 200_000,
-    bytes: 16 << 20,
-};
-
-/// The Helm values of an Argo CD Application, from valuesObject or the values string.
-fn helm_values(o: &Object) -> Option<Value> {
-    let helm = get(o.v, &["spec", "source", "helm"])?;
-    if let Some(v) = helm.get("valuesObject") {
-        return Some(v.clone());
-    }
-    helm.get("values")
-        .and_then(Value::as_str)
-        .and_then(|s| bounded_yaml::document(s, &mut HELM_VALUES_MAX.clone()).ok())
-}
-
 fn has_limits(resources: Option<&Value>) -> bool {
     let limits = resources.and_then(|r| r.get("limits"));
     ["cpu", "memory"].iter().all(|k| {
@@ -249,56 +222,6 @@ fn has_limits(resources: Option<&Value>) -> bool {
             .and_then(scalar_text)
             .is_some()
     })
-}
-
-/// FACTORY004: the shared Airbyte must bound every component's CPU/memory, and only its worker
-/// may be scaled by KEDA.
-fn airbyte(o: &Object, out: &mut Vec<Finding>) {
-    let is_airbyte_app = o.kind == "Application"
-        && (get_str(o.v, &["spec", "source", "chart"]) == Some("airbyte") || o.name() == AIRBYTE);
-    if is_airbyte_app {
-        let hint = "give webapp, server, worker, workloadLauncher, cron, temporal and global.jobs resources.limits (cpu and memory) in the Helm values";
-        match helm_values(o) {
-            None => out.push(finding(
-                Rule::AirbyteResources,
-                o,
-                "Airbyte Application has no Helm values, so no resource limits".to_string(),
-                hint,
-            )),
-            Some(values) => {
-                let mut missing: Vec<String> = AIRBYTE_COMPONENTS
-                    .iter()
-                    .filter(|c| !has_limits(get(&values, &[c, "resources"])))
-                    .map(|c| c.to_string())
-                    .collect();
-                if !has_limits(get(&values, &["global", "jobs", "resources"])) {
-                    missing.push("global.jobs".to_string());
-                }
-                if !missing.is_empty() {
-                    out.push(finding(
-                        Rule::AirbyteResources,
-                        o,
-                        format!(
-                            "Airbyte without resource limits for: {}",
-                            missing.join(", ")
-                        ),
-                        hint,
-                    ));
-                }
-            }
-        }
-    }
-    if o.kind == "ScaledObject" && is_airbyte(o) {
-        let target = get_str(o.v, &["spec", "scaleTargetRef", "name"]);
-        if target != Some("airbyte-worker") {
-            out.push(finding(
-                Rule::AirbyteResources,
-                o,
-                format!("KEDA scales Airbyte component {}; only the worker may scale", show(target)),
-                "scale only the Deployment airbyte-worker (release airbyte); the other components keep their replicas",
-            ));
-        }
-    }
 }
 
 fn timeout_ok(o: &Object, key: &str) -> bool {
