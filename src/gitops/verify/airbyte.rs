@@ -6,11 +6,23 @@
 //! rendered Application pins; `tests/it/gitops_airbyte_chart.rs` renders the real package with
 //! the rendered values and finds no container without limits.
 
+use super::finding::{finding, show};
 use super::object::{get, get_str, scalar_text, Object};
-use super::rules::{finding, is_airbyte, show, AIRBYTE};
 use super::{Finding, Rule};
 use crate::gitops::bounded_yaml::{self, Budget, YamlError};
 use serde_norway::Value;
+
+/// The shared Airbyte's name (its Application, and the `app.kubernetes.io/name` of its objects)
+/// and namespace.
+const AIRBYTE: &str = "addon-factory-airbyte";
+const NAMESPACE: &str = "factory-data";
+
+/// An object of the shared Airbyte.
+pub(super) fn is_airbyte(o: &Object) -> bool {
+    o.app_name() == Some(AIRBYTE)
+        || o.namespace() == Some(NAMESPACE)
+        || (o.kind == "Namespace" && o.name() == NAMESPACE)
+}
 
 /// The chart's components that run pods, as their values keys, and whether they run when
 /// `<key>.enabled` is not set (chart 2.2.0's values.yaml).

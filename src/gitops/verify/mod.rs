@@ -2,6 +2,7 @@
 //! spec's "Erros comuns", each under a stable rule id.
 
 mod airbyte;
+mod finding;
 pub mod load;
 pub mod object;
 pub mod rules;

@@ -1,6 +1,7 @@
 //! The rules. Each looks at the parsed objects and returns findings; none changes anything.
 
-use super::airbyte;
+use super::airbyte::{self, is_airbyte};
+use super::finding::{finding, show};
 use super::load::Doc;
 use super::object::{containers, get, get_str, scalar_text, Object};
 use super::{Finding, Rule};
@@ -12,9 +13,7 @@ const TENANT: &str = "appgear.io/tenant-id";
 const WORKSPACE: &str = "appgear.io/workspace-id";
 const SUITE: &str = "appgear.io/suite";
 const CDE: &str = "addon-factory-vscode";
-pub(super) const AIRBYTE: &str = "addon-factory-airbyte";
 const MULTIPLAYER: &str = "addon-factory-multiplayer";
-const AIRBYTE_NAMESPACE: &str = "factory-data";
 /// Kong's default upstream read/write timeout, in milliseconds.
 const KONG_DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
@@ -33,18 +32,6 @@ pub fn check(docs: &[Doc]) -> Vec<Finding> {
     }
     findings.sort_by(|a, b| (&a.file, a.document, a.rule).cmp(&(&b.file, b.document, b.rule)));
     findings
-}
-
-pub(super) fn finding(rule: Rule, o: &Object, message: String, hint: &str) -> Finding {
-    Finding {
-        rule: rule.id(),
-        rule_name: rule.name(),
-        file: o.doc.file.clone(),
-        document: o.doc.index,
-        object: o.reference(),
-        message,
-        hint: hint.to_string(),
-    }
 }
 
 /// FACTORY001: traffic to Factory services must pass Traefik → Coraza → Kong; a Traefik CRD
@@ -73,12 +60,6 @@ fn kong_only_ingress(o: &Object, out: &mut Vec<Finding>) {
             ));
         }
     }
-}
-
-pub(super) fn is_airbyte(o: &Object) -> bool {
-    o.app_name() == Some(AIRBYTE)
-        || o.namespace() == Some(AIRBYTE_NAMESPACE)
-        || (o.kind == "Namespace" && o.name() == AIRBYTE_NAMESPACE)
 }
 
 fn is_workspace_namespace(ns: &str) -> bool {
@@ -141,10 +122,6 @@ fn tenant_label(o: &Object, out: &mut Vec<Finding>) {
             .and_then(Value::as_str);
         expect(t, "pod template", out);
     }
-}
-
-pub(super) fn show(v: Option<&str>) -> String {
-    v.map_or("missing".to_string(), |s| format!("{s:?}"))
 }
 
 fn is_cde(o: &Object) -> bool {
