@@ -1,6 +1,7 @@
 //! The `.env` file as text lines, so that editing one key keeps the user's comments, order and
 //! keys appgear does not know. Values are read by dotenvy, which follows the same rules as Docker
-//! Compose's `.env` (quotes, `#` comments, `${VAR}` substitution).
+//! Compose's `.env` (quotes, `#` comments, `${VAR}` substitution), and written in a form that
+//! Docker Compose v2 and Debian's docker-compose 1.29 (python-dotenv) read the same. Pure: no IO.
 
 use std::collections::BTreeMap;
 
@@ -15,13 +16,22 @@ enum Line {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EnvFile {
+    /// The file started with a UTF-8 byte order mark (Windows editors write one; Compose reads
+    /// past it). Kept, so an untouched file is written back byte for byte.
+    bom: bool,
     lines: Vec<Line>,
     values: BTreeMap<String, String>,
 }
 
+const BOM: char = '\u{feff}';
+
 impl EnvFile {
     /// Parse the text of a `.env` file. A malformed line is an error naming its number.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let (bom, text) = match text.strip_prefix(BOM) {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
         let mut lines = Vec::new();
         for (n, raw) in text.lines().enumerate() {
             let trimmed = raw.trim();
@@ -49,10 +59,11 @@ impl EnvFile {
             });
         }
         let mut file = EnvFile {
+            bom,
             lines,
             values: BTreeMap::new(),
         };
-        file.values = read_values(&file.render())?;
+        file.values = read_values(&file.render_lines())?;
         Ok(file)
     }
 
@@ -98,6 +109,16 @@ impl EnvFile {
     }
 
     pub fn render(&self) -> String {
+        let mut s = if self.bom {
+            BOM.to_string()
+        } else {
+            String::new()
+        };
+        s.push_str(&self.render_lines());
+        s
+    }
+
+    fn render_lines(&self) -> String {
         let mut s = String::new();
         for l in &self.lines {
             match l {
@@ -137,22 +158,50 @@ fn read_values(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-/// Quote a value only when it needs it; single quotes keep `$` literal for Compose.
+/// Whether `set` can write `v` so that every Compose reads it back as `v`: dotenvy (Compose v2's
+/// rules) and python-dotenv 0.21 (Debian's docker-compose 1.29) disagree on escapes, so:
+/// - single quotes keep everything literal for dotenvy, but cannot hold a `'`, python-dotenv
+///   decodes `\\` in them, and it expands `${...}` even there;
+/// - double quotes need `$` escaped for dotenvy, an escape python-dotenv does not know;
+/// - python-dotenv takes a `\` before the closing quote as escaping it.
+///
+/// What no form carries alike is refused (checked exhaustively against python-dotenv).
+pub fn writable(v: &str) -> Result<(), String> {
+    if v.chars().any(|c| c.is_control() && c != '\t' && c != '\n') {
+        return Err("the value holds a control character, which .env cannot carry".into());
+    }
+    if v.contains("${") {
+        return Err("the value holds `${`, which docker-compose 1.29 always reads as a variable, even in quotes".into());
+    }
+    if needs_double_quotes(v) && v.contains('$') {
+        return Err("the value holds a `$` together with a `'`, a `\\` or a line break; no way of writing it in .env reads the same in Docker Compose and docker-compose 1.29".into());
+    }
+    if v.ends_with('\\') {
+        return Err("the value ends with `\\`, which docker-compose 1.29 reads as escaping the closing quote".into());
+    }
+    Ok(())
+}
+
+fn needs_double_quotes(v: &str) -> bool {
+    v.contains(['\'', '\\', '\n'])
+}
+
+/// Quote a value only when it needs it, in a form both Compose readers agree on (see
+/// [`writable`]): plain, else single quotes (`$` stays literal), else double quotes with `\\`,
+/// `\"` and `\n` escaped (no `$` there).
 fn quote(v: &str) -> String {
     let plain = !v.is_empty()
         && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+,=%".contains(c));
     if plain {
         v.to_string()
-    } else if !v.contains('\'') && !v.contains('\n') {
+    } else if !needs_double_quotes(v) {
         format!("'{v}'")
     } else {
-        // `\$` keeps a dollar literal inside double quotes (no `${VAR}` substitution).
         let escaped = v
             .replace('\\', "\\\\")
             .replace('"', "\\\"")
-            .replace('\n', "\\n")
-            .replace('$', "\\$");
+            .replace('\n', "\\n");
         format!("\"{escaped}\"")
     }
 }
@@ -192,14 +241,59 @@ mod tests {
             "",
             "$HOME",
             "x#y",
-            "it's$HOME-secret",
-            "back\\slash $x 'q'",
+            "back\\slash 'q'",
+            "two\\\\back",
+            "line\nbreak",
         ] {
+            assert!(writable(v).is_ok(), "{v:?}");
             let mut f = EnvFile::default();
             f.set("K", v);
             let back = EnvFile::parse(&f.render()).unwrap();
             assert_eq!(back.get("K"), Some(v), "value {v:?}");
         }
+    }
+
+    /// Every value `writable` accepts, up to four characters over the characters that matter to
+    /// quoting, reads back the same (python-dotenv was checked with the same alphabet).
+    #[test]
+    fn every_writable_value_reads_back_as_written() {
+        let alphabet = ['a', ' ', '\\', '"', '\'', '\n', '#', '$', '{', '}', '\t'];
+        let mut values = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..4 {
+            values = values
+                .iter()
+                .flat_map(|v| alphabet.iter().map(move |c| format!("{v}{c}")))
+                .collect();
+            for v in values.iter().filter(|v| writable(v).is_ok()) {
+                let mut f = EnvFile::default();
+                f.set("K", v);
+                f.set("NEXT", "ok");
+                let back = EnvFile::parse(&f.render()).unwrap();
+                assert_eq!((back.get("K"), back.get("NEXT")), (Some(v.as_str()), Some("ok")), "{v:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
+
+    #[test]
+    fn values_no_form_carries_alike_are_refused() {
+        for v in ["it's $HOME", "a\\b$c", "x\n$y", "bell\u{7}", "${HOME}", "'${X}'", "ends\\"] {
+            assert!(writable(v).is_err(), "{v:?}");
+        }
+        assert!(writable("$HOME 'nothing else'").is_err());
+        assert!(writable("$HOME \"quoted\"").is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_past_and_kept() {
+        let text = "\u{feff}# notes\nA=1\n";
+        let mut f = EnvFile::parse(text).unwrap();
+        assert_eq!(f.get("A"), Some("1"));
+        assert_eq!(f.render(), text);
+        f.set("A", "2");
+        assert_eq!(f.render(), "\u{feff}# notes\nA=2\n");
     }
 
     #[test]
