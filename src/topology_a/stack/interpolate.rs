@@ -1,6 +1,11 @@
 //! `${VAR}` interpolation with Docker Compose's rules: `$VAR`, `${VAR}`, `${VAR:-default}`,
 //! `${VAR-default}`, `${VAR:?message}`, `${VAR?message}`, `${VAR:+other}`, `${VAR+other}`, `$$` for
 //! a literal `$`, and defaults that themselves contain `${...}`.
+//!
+//! The traced form also says which variable each part of the result came from, so an error can
+//! name the `.env` key that set a port or an image without guessing from values.
+
+use std::ops::Range;
 
 /// Look a variable up; `None` means unset (which differs from set-but-empty for `-`, `?` and `+`).
 pub trait Lookup {
@@ -13,8 +18,30 @@ impl<F: Fn(&str) -> Option<String>> Lookup for F {
     }
 }
 
+/// The bytes `range` of an interpolated string are the value of variable `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub range: Range<usize>,
+    pub name: String,
+}
+
+/// The variable whose value is exactly `range` of the result, if one is.
+pub fn source_of(spans: &[Span], range: Range<usize>) -> Option<&str> {
+    spans
+        .iter()
+        .find(|s| s.range == range)
+        .map(|s| s.name.as_str())
+}
+
 /// Interpolate one string. The error is a sentence for the user (for example the `:?` message).
 pub fn interpolate(input: &str, vars: &impl Lookup) -> Result<String, String> {
+    interpolate_traced(input, vars).map(|(s, _)| s)
+}
+
+/// Interpolate one string and say where each variable's value landed in the result. A default
+/// (`${A:-${B}}`) is traced to the variable it came from in turn.
+pub fn interpolate_traced(input: &str, vars: &impl Lookup) -> Result<(String, Vec<Span>), String> {
+    let mut spans = Vec::new();
     let mut out = String::with_capacity(input.len());
     let chars: Vec<char> = input.chars().collect();
     let mut i = 0;
@@ -34,7 +61,13 @@ pub fn interpolate(input: &str, vars: &impl Lookup) -> Result<String, String> {
                 let end = matching_brace(&chars, i + 1)
                     .ok_or_else(|| format!("`{input}` has a `${{` without its closing `}}`"))?;
                 let body: String = chars[i + 2..end].iter().collect();
-                out.push_str(&expand(&body, vars)?);
+                let (text, inner) = expand(&body, vars)?;
+                let at = out.len();
+                spans.extend(inner.into_iter().map(|s| Span {
+                    range: s.range.start + at..s.range.end + at,
+                    name: s.name,
+                }));
+                out.push_str(&text);
                 i = end + 1;
             }
             Some(n) if n.is_ascii_alphabetic() || *n == '_' => {
@@ -43,7 +76,12 @@ pub fn interpolate(input: &str, vars: &impl Lookup) -> Result<String, String> {
                     j += 1;
                 }
                 let name: String = chars[i + 1..j].iter().collect();
-                out.push_str(&vars.lookup(&name).unwrap_or_default());
+                let value = vars.lookup(&name).unwrap_or_default();
+                spans.push(Span {
+                    range: out.len()..out.len() + value.len(),
+                    name,
+                });
+                out.push_str(&value);
                 i = j;
             }
             _ => {
@@ -53,7 +91,7 @@ pub fn interpolate(input: &str, vars: &impl Lookup) -> Result<String, String> {
             }
         }
     }
-    Ok(out)
+    Ok((out, spans))
 }
 
 /// Index of the `}` that closes the `{` at `open`, counting nested `${`.
@@ -76,7 +114,7 @@ fn matching_brace(chars: &[char], open: usize) -> Option<usize> {
     None
 }
 
-fn expand(body: &str, vars: &impl Lookup) -> Result<String, String> {
+fn expand(body: &str, vars: &impl Lookup) -> Result<(String, Vec<Span>), String> {
     let name_end = body
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(body.len());
@@ -88,8 +126,15 @@ fn expand(body: &str, vars: &impl Lookup) -> Result<String, String> {
     let value = vars.lookup(name);
     let set = value.is_some();
     let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
+    let own = |v: String| {
+        let span = Span {
+            range: 0..v.len(),
+            name: name.to_string(),
+        };
+        (v, vec![span])
+    };
     let (kind, arg) = if op.is_empty() {
-        return Ok(value.unwrap_or_default());
+        return Ok(own(value.unwrap_or_default()));
     } else if let Some(a) = op.strip_prefix(":-") {
         ("default-if-empty", a)
     } else if let Some(a) = op.strip_prefix('-') {
@@ -105,27 +150,27 @@ fn expand(body: &str, vars: &impl Lookup) -> Result<String, String> {
     } else {
         return Err(format!("`${{{body}}}` uses an unknown operator `{op}`"));
     };
-    let arg = || interpolate(arg, vars);
+    let arg = || interpolate_traced(arg, vars);
     Ok(match kind {
         "default-if-empty" if !non_empty => arg()?,
         "default-if-unset" if !set => arg()?,
-        "error-if-empty" if !non_empty => return Err(missing(name, &arg()?)),
-        "error-if-unset" if !set => return Err(missing(name, &arg()?)),
+        "error-if-empty" if !non_empty => return Err(missing(name, &arg()?.0)),
+        "error-if-unset" if !set => return Err(missing(name, &arg()?.0)),
         "alt-if-non-empty" => {
             if non_empty {
                 arg()?
             } else {
-                String::new()
+                (String::new(), Vec::new())
             }
         }
         "alt-if-set" => {
             if set {
                 arg()?
             } else {
-                String::new()
+                (String::new(), Vec::new())
             }
         }
-        _ => value.unwrap_or_default(),
+        _ => own(value.unwrap_or_default()),
     })
 }
 
@@ -173,6 +218,20 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(interpolate(input, &v).unwrap(), want, "{input}");
         }
+    }
+
+    #[test]
+    fn traces_say_which_variable_gave_each_part() {
+        let v = vars();
+        let (out, spans) = interpolate_traced("127.0.0.1:${PORT:-1}:8443", &v).unwrap();
+        assert_eq!(out, "127.0.0.1:8443:8443");
+        assert_eq!(source_of(&spans, 10..14), Some("PORT"));
+        let (out, spans) = interpolate_traced("${MISSING:-${A}}-$A", &v).unwrap();
+        assert_eq!(out, "alpha-alpha");
+        assert_eq!(source_of(&spans, 0..5), Some("A"), "the default's variable");
+        assert_eq!(source_of(&spans, 6..11), Some("A"));
+        let (_, spans) = interpolate_traced("${MISSING:-literal}", &v).unwrap();
+        assert!(spans.is_empty(), "a literal default comes from no variable");
     }
 
     #[test]
