@@ -10,6 +10,7 @@ mod common;
 mod redis_server;
 
 mod cli;
+mod gitops_airbyte_chart;
 mod gitops_ids;
 mod gitops_render;
 mod gitops_tools;
