@@ -31,10 +31,10 @@ pub async fn run(home: &Home, args: DoctorArgs) -> Result<i32> {
                 vec![f.check.clone(), status, f.detail.clone()]
             })
             .collect();
-        print!("{}", ui::table(&["CHECK", "STATUS", "DETAIL"], &rows));
+        ui::out(ui::table(&["CHECK", "STATUS", "DETAIL"], &rows).trim_end_matches('\n'));
         for f in findings.iter().filter(|f| f.status != Level::Ok) {
             if let Some(h) = &f.hint {
-                println!("{} {}: {h}", ui::yellow("fix"), f.check);
+                ui::out(format!("{} {}: {h}", ui::yellow("fix"), f.check));
             }
         }
     }

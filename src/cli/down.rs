@@ -4,7 +4,7 @@
 use crate::core::error::{Error, Result};
 use crate::core::ui;
 use crate::topology_a::home::Home;
-use crate::topology_a::stack::docker::{self, api_error};
+use crate::topology_a::stack::down;
 use clap::Args;
 use std::io::IsTerminal;
 
@@ -20,11 +20,10 @@ pub struct DownArgs {
 
 pub async fn run(home: &Home, args: DownArgs) -> Result<i32> {
     let _lock = home.lock("down")?;
-    let project = home.settings()?.project().to_string();
-    let docker = docker::connect().await?;
-    let observed = docker::observe(&docker, &project).await?;
-    let volumes: Vec<&String> = if args.purge {
-        observed.volumes.iter().collect()
+    let survey = down::survey(home).await?;
+    let project = survey.project().to_string();
+    let volumes = if args.purge {
+        survey.volumes()
     } else {
         Vec::new()
     };
@@ -32,52 +31,30 @@ pub async fn run(home: &Home, args: DownArgs) -> Result<i32> {
         confirm_purge(&project, &volumes)?;
     }
     let tracker = ui::Tracker::new();
-    for c in &observed.containers {
-        tracker.say(&c.service, "stopping");
-        docker::remove_container(&docker, &c.id).await?;
-        tracker.done(&c.service, "removed");
-    }
-    for net in &observed.networks {
-        match docker.remove_network(net).await {
-            Ok(()) => ui::step(&format!("removed network {net}")),
-            Err(e) if docker::is_not_found(&e) => {}
-            Err(e) => return Err(api_error(format!("cannot remove network {net}"), e)),
-        }
-    }
-    for vol in &volumes {
-        docker
-            .remove_volume(vol, None::<bollard::query_parameters::RemoveVolumeOptions>)
-            .await
-            .map_err(|e| api_error(format!("cannot remove volume {vol}"), e))?;
-        ui::step(&format!("removed volume {vol}"));
-    }
-    println!(
+    let report = down::run(&survey, args.purge, &tracker).await?;
+    ui::out(format!(
         "{} {project} is down; kept {} and {}",
         ui::green("✓"),
         home.root().join("config").display(),
         home.root().join("data").display()
-    );
-    if !args.purge && !observed.volumes.is_empty() {
-        println!(
+    ));
+    for other in &report.other_projects {
+        ui::out(format!(
+            "  also stopped this home's stack left under the project name `{other}` (COMPOSE_PROJECT_NAME changed)"
+        ));
+    }
+    if !report.kept_volumes.is_empty() {
+        ui::out(format!(
             "  volumes kept: {}",
-            observed
-                .volumes
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+            report.kept_volumes.join(", ")
+        ));
     }
     Ok(0)
 }
 
 /// Removing volumes loses the CDE's settings and extensions: ask at a terminal, refuse otherwise.
-fn confirm_purge(project: &str, volumes: &[&String]) -> Result<()> {
-    let list = volumes
-        .iter()
-        .map(|v| v.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+fn confirm_purge(project: &str, volumes: &[String]) -> Result<()> {
+    let list = volumes.join(", ");
     if !std::io::stdin().is_terminal() {
         return Err(
             Error::bad_input(format!("--purge would remove the volumes {list}"))

@@ -3,13 +3,14 @@
 use crate::core::error::Result;
 use crate::core::owned_files::Action;
 use crate::core::ui;
-use crate::topology_a::home::{Home, InitReport};
+use crate::topology_a::home::Home;
+use crate::topology_a::provision::{self, InitReport};
 
 pub fn run(home: &Home) -> Result<i32> {
     home.ensure_root()?;
     let _lock = home.lock("init")?;
-    let report = home.init()?;
-    print_report(home, &report);
+    let provisioned = provision::init(home)?;
+    print_report(home, &provisioned.report);
     Ok(0)
 }
 

@@ -3,7 +3,7 @@
 use crate::core::error::Result;
 use crate::core::ui;
 use crate::topology_a::home::Home;
-use crate::topology_a::stack::{docker, load, status};
+use crate::topology_a::stack::status;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -15,9 +15,7 @@ pub struct StatusArgs {
 
 /// Exit 0 only when every service is running and healthy.
 pub async fn run(home: &Home, args: StatusArgs) -> Result<i32> {
-    let (_, project) = load::load(home)?;
-    let docker = docker::connect().await?;
-    let services = status::status(&docker, &project).await?;
+    let (project, services) = status::of_home(home).await?;
     let all_ok = services.iter().all(status::ServiceStatus::is_ok);
     if args.json {
         ui::print_json(
@@ -44,15 +42,15 @@ pub async fn run(home: &Home, args: StatusArgs) -> Result<i32> {
                 ]
             })
             .collect();
-        print!(
-            "{}",
+        ui::out(
             ui::table(
                 &["SERVICE", "STATE", "HEALTH", "PORTS", "IMAGE", "UPTIME"],
-                &rows
+                &rows,
             )
+            .trim_end_matches('\n'),
         );
         if !all_ok {
-            eprintln!("{} not every service is running and healthy; `appgear up` converges, `appgear logs SERVICE` tells why", ui::yellow("hint:"));
+            ui::err(format_args!("{} not every service is running and healthy; `appgear up` converges, `appgear logs SERVICE` tells why", ui::yellow("hint:")));
         }
     }
     Ok(if all_ok { 0 } else { 1 })

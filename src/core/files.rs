@@ -481,20 +481,6 @@ fn open_dir_path(path: &Path, create: bool) -> io::Result<Dir> {
     Ok(cur)
 }
 
-/// Write a file atomically, readable only by its owner (it may hold a secret).
-pub fn write_private(path: &Path, text: &str) -> crate::core::error::Result<()> {
-    write_atomic(path, text.as_bytes(), Some(0o600)).map_err(|e| not_writable(path, e))
-}
-
-/// Make a file readable only by its owner, without following a link.
-pub fn restrict_mode(path: &Path) -> crate::core::error::Result<()> {
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    Dir::open(parent)
-        .and_then(|d| d.set_mode(&name, 0o600))
-        .map_err(|e| not_writable(path, e))
-}
-
 /// Read a text file without following a symlink in its last component; a FIFO, device or
 /// folder is refused instead of blocking or misreading (see [`is_not_regular`]).
 pub fn read_text_nofollow(path: &Path) -> io::Result<String> {

@@ -14,29 +14,55 @@ pub fn suggest_free(ip: &str, port: u16) -> Option<u16> {
     (port.saturating_add(1)..=port.saturating_add(200)).find(|p| *p > 1024 && is_free(ip, *p))
 }
 
+/// How the user changes the port, for the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix<'a> {
+    /// A key in the home's `.env`: `appgear config set KEY PORT`.
+    EnvKey(&'a str),
+    /// A variable set in the shell, which wins over `.env`.
+    ShellVar(&'a str),
+    /// Written in the compose file itself.
+    ComposeFile,
+}
+
 /// A port someone else holds: who, and what the user can do about it.
 pub struct Busy {
-    /// "name (pid N)" when the OS says, else a plain description.
+    /// "name (pid N)" when the OS says, "container X" when Docker does, else a plain description.
     pub holder: String,
     pub hint: String,
 }
 
-/// `None` when `ip:port` is free; otherwise who holds it and a hint that names the `.env` key to
-/// change (when there is one) and a free port to change it to.
-pub fn busy(ip: &str, port: u16, key: Option<&str>) -> Option<Busy> {
+impl Busy {
+    /// The hint for `holder` on `ip:port`: stop it, or move to a free port (named when one is).
+    pub fn new(holder: String, ip: &str, port: u16, fix: Fix) -> Busy {
+        let hint = match (fix, suggest_free(ip, port)) {
+            (Fix::EnvKey(k), Some(free)) => {
+                format!("stop {holder}, or use another port: `appgear config set {k} {free}`")
+            }
+            (Fix::EnvKey(k), None) => format!("stop {holder}, or set {k} in .env to a free port"),
+            (Fix::ShellVar(k), Some(free)) => format!(
+                "stop {holder}, or use another port: {k} is set in your shell (it wins over .env), e.g. `export {k}={free}`"
+            ),
+            (Fix::ShellVar(k), None) => format!(
+                "stop {holder}, or set {k} in your shell (it wins over .env) to a free port"
+            ),
+            (Fix::ComposeFile, _) => {
+                format!("stop {holder}, or change the port in docker-compose.yml")
+            }
+        };
+        Busy { holder, hint }
+    }
+}
+
+/// `None` when `ip:port` is free; otherwise who holds it and a hint that says how to change the
+/// port (the `.env` key, when there is one) and to what.
+pub fn busy(ip: &str, port: u16, fix: Fix) -> Option<Busy> {
     if is_free(ip, port) {
         return None;
     }
     let holder =
         holder(port).unwrap_or_else(|| "another program (the OS did not say which)".into());
-    let hint = match (key, suggest_free(ip, port)) {
-        (Some(k), Some(free)) => {
-            format!("stop {holder}, or use another port: `appgear config set {k} {free}`")
-        }
-        (Some(k), None) => format!("stop {holder}, or set {k} in .env to a free port"),
-        (None, _) => format!("stop {holder}, or change the port in docker-compose.yml"),
-    };
-    Some(Busy { holder, hint })
+    Some(Busy::new(holder, ip, port, fix))
 }
 
 /// Which process listens on `port`, as "name (pid N)", when the OS lets us see it.

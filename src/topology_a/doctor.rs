@@ -1,8 +1,11 @@
 //! `appgear doctor`'s checks: each finding says what it saw and, when it is not fine, how to fix it.
 
+use crate::core::files::Dir;
+use crate::core::ports::{self, Busy};
+use crate::topology_a::env_store;
 use crate::topology_a::home::Home;
-use crate::topology_a::settings::{self, Settings};
-use crate::topology_a::stack::docker;
+use crate::topology_a::settings::Settings;
+use crate::topology_a::stack::{docker, load};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
@@ -43,9 +46,10 @@ pub async fn run_checks(home: &Home) -> Vec<Finding> {
     let docker = check_docker(&mut out).await;
     check_ports(&settings, docker.as_ref(), &mut out).await;
     out.push(check_home(home.root()));
+    out.push(check_mountable(home.root()));
     out.push(check_disk(home.root()));
     out.push(check_memory());
-    out.push(check_domain(settings.get("FACTORY_DOMAIN")));
+    out.push(check_domain(settings.domain.as_str()));
     for tool in ["kind", "kubectl", "helm"] {
         out.push(match which::which(tool) {
             Ok(p) => finding(
@@ -67,42 +71,30 @@ pub async fn run_checks(home: &Home) -> Vec<Finding> {
 
 /// The home's settings, or the defaults when there is no valid `.env` yet.
 fn check_settings(home: &Home, out: &mut Vec<Finding>) -> Settings {
-    let defaults = || {
-        let mut env = crate::topology_a::env_file::EnvFile::default();
-        for k in settings::KEYS {
-            let placeholder = if k.rule == settings::Rule::Uid {
-                "1000"
-            } else {
-                "placeholder-secret"
-            };
-            env.set(k.name, k.default.unwrap_or(placeholder));
-        }
-        Settings::from_env_file(&env, Path::new(".env")).ok()
-    };
-    if !home.env_path().exists() {
+    let exists = std::fs::symlink_metadata(home.env_path()).is_ok();
+    if !exists {
         out.push(finding(
             ".env",
             Level::Ok,
             "not created yet (appgear up creates it)",
             None,
         ));
-    } else {
-        match home.settings() {
-            Ok(s) => {
-                out.push(finding(".env", Level::Ok, "all values valid", None));
-                return s;
-            }
-            Err(e) => out.push(finding(
+        return Settings::defaults();
+    }
+    match env_store::settings(home) {
+        Ok(s) => {
+            out.push(finding(".env", Level::Ok, "all values valid", None));
+            s
+        }
+        Err(e) => {
+            out.push(finding(
                 ".env",
                 Level::Fail,
                 e.message.clone(),
                 e.hint.clone(),
-            )),
+            ));
+            Settings::defaults()
         }
-    }
-    match defaults() {
-        Some(s) => s,
-        None => Settings::empty(),
     }
 }
 
@@ -140,12 +132,11 @@ async fn check_ports(
     docker: Option<&bollard::Docker>,
     out: &mut Vec<Finding>,
 ) {
-    let ip = settings.get("FACTORY_BIND_ADDRESS");
-    let ip = if ip.is_empty() { "127.0.0.1" } else { ip };
+    let ip = settings.bind_address.to_string();
     // Ports our own running stack publishes are in use, and that is fine.
-    let ours: Vec<String> = match docker {
+    let ours: Vec<u16> = match docker {
         Some(d) => {
-            let filters = docker::project_filter(settings.project());
+            let filters = docker::project_filter(&settings.project);
             d.list_containers(Some(
                 bollard::query_parameters::ListContainersOptionsBuilder::new()
                     .filters(&filters)
@@ -158,33 +149,52 @@ async fn check_ports(
                 c.ports
                     .unwrap_or_default()
                     .into_iter()
-                    .filter_map(|p| p.public_port.map(|p| p.to_string()))
+                    .filter_map(|p| p.public_port)
             })
             .collect()
         }
         None => Vec::new(),
     };
-    for key in ["FACTORY_VSCODE_PORT", "FACTORY_HTTP_PORT"] {
-        let port = settings.port(key);
+    for (key, port) in [
+        ("FACTORY_VSCODE_PORT", settings.vscode_port),
+        ("FACTORY_HTTP_PORT", settings.http_port),
+    ] {
         let check = format!("port {port} ({key})");
-        if ours.contains(&port.to_string()) {
+        if ours.contains(&port) {
             out.push(finding(
                 &check,
                 Level::Ok,
-                format!("in use by this appgear stack ({})", settings.project()),
+                format!("in use by this appgear stack ({})", settings.project),
                 None,
             ));
-        } else {
-            match crate::core::ports::busy(ip, port, Some(key)) {
-                None => out.push(finding(&check, Level::Ok, "free", None)),
-                Some(busy) => out.push(finding(
+            continue;
+        }
+        let fix = settings.fix_for(Some(key));
+        match ports::busy(&ip, port, fix) {
+            None => out.push(finding(&check, Level::Ok, "free", None)),
+            Some(mut busy) => {
+                // Docker holds it for another stack: name that container, not docker-proxy.
+                if let Some(d) = docker {
+                    if let Some(container) = docker::publisher(d, port).await {
+                        busy = Busy::new(container, &ip, port, fix);
+                    }
+                }
+                out.push(finding(
                     &check,
                     Level::Fail,
                     format!("in use by {}", busy.holder),
                     Some(busy.hint),
-                )),
+                ))
             }
         }
+    }
+}
+
+/// A home Docker cannot bind-mount fails `up` half-way: say so here.
+fn check_mountable(root: &Path) -> Finding {
+    match load::mountable(root) {
+        Ok(()) => finding("home path", Level::Ok, "Docker can mount it", None),
+        Err(e) => finding("home path", Level::Fail, e.message, e.hint),
     }
 }
 
@@ -196,12 +206,14 @@ fn check_home(root: &Path) -> Finding {
             break;
         }
     }
-    let probe = dir.join(format!(".appgear-doctor-{}", std::process::id()));
-    match std::fs::write(&probe, b"") {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&probe);
-            finding("home writable", Level::Ok, root.display().to_string(), None)
-        }
+    // A new file, created without following a link or truncating anything, then removed.
+    let probe = format!(".appgear-doctor-{}", std::process::id());
+    let wrote = Dir::open(&dir).and_then(|d| {
+        d.open_rw(&probe, 0o600)?;
+        d.remove_file(&probe)
+    });
+    match wrote {
+        Ok(()) => finding("home writable", Level::Ok, root.display().to_string(), None),
         Err(e) => finding(
             "home writable",
             Level::Fail,

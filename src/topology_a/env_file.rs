@@ -270,7 +270,11 @@ mod tests {
                 f.set("K", v);
                 f.set("NEXT", "ok");
                 let back = EnvFile::parse(&f.render()).unwrap();
-                assert_eq!((back.get("K"), back.get("NEXT")), (Some(v.as_str()), Some("ok")), "{v:?}");
+                assert_eq!(
+                    (back.get("K"), back.get("NEXT")),
+                    (Some(v.as_str()), Some("ok")),
+                    "{v:?}"
+                );
                 checked += 1;
             }
         }
@@ -279,7 +283,15 @@ mod tests {
 
     #[test]
     fn values_no_form_carries_alike_are_refused() {
-        for v in ["it's $HOME", "a\\b$c", "x\n$y", "bell\u{7}", "${HOME}", "'${X}'", "ends\\"] {
+        for v in [
+            "it's $HOME",
+            "a\\b$c",
+            "x\n$y",
+            "bell\u{7}",
+            "${HOME}",
+            "'${X}'",
+            "ends\\",
+        ] {
             assert!(writable(v).is_err(), "{v:?}");
         }
         assert!(writable("$HOME 'nothing else'").is_err());

@@ -15,7 +15,7 @@ const TRAEFIK_ROUTES: &str = include_str!("../../compose/factory-routes.yml");
 /// The generated files for these settings. Traefik's templates use `{{KEY}}` placeholders filled
 /// from the settings; a placeholder with no setting is an error.
 pub fn files(settings: &Settings) -> Result<Vec<OwnedFile>> {
-    let get = |k: &str| settings.values().get(k).cloned();
+    let get = |k: &str| settings.lookup(k).map(str::to_string);
     Ok(vec![
         OwnedFile {
             path: "docker-compose.yml".into(),

@@ -1,34 +1,45 @@
-//! The user's settings: the keys of `.env` that appgear knows, their defaults and their rules.
-//! Everything else in appgear reads settings through `Settings`, never the file directly.
+//! The user's settings: the keys of `.env` that appgear knows, their defaults and their rules, and
+//! `Settings`, the typed values with where each came from (a default, `.env`, or the shell).
+//! Pure: the file's text and the environment are handed in; nothing here reads the disk.
 
 use crate::core::error::{Error, Result};
+use crate::core::names::{Domain, TenantId, WorkspaceId};
+use crate::core::ports::Fix;
 use crate::topology_a::env_file::EnvFile;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 /// Pinned images: exact versions, never `latest` (the spec's `:latest` is not reproducible and
 /// forbidden by its own policy rules).
 pub const TRAEFIK_IMAGE: &str = "traefik:v3.6.2";
 pub const CODE_SERVER_IMAGE: &str = "codercom/code-server:4.106.3";
+/// The user id code-server runs as in its official image; also what root gets by default.
+pub const CDE_DEFAULT_ID: u32 = 1000;
 
 /// What a key holds, which decides how its value is checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
     Port,
     Ip,
+    /// `core::names::Domain`, the rule every product shares.
     Domain,
-    /// DNS-1123 label (workspace and tenant ids).
-    Id,
+    /// `core::names::WorkspaceId`.
+    WorkspaceId,
+    /// `core::names::TenantId`.
+    TenantId,
     /// Compose project name: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
     Project,
     Image,
     Secret,
+    /// A numeric user or group id; its default is the invoking user's (1000 for root).
     Uid,
 }
 
 pub struct Key {
     pub name: &'static str,
     pub rule: Rule,
-    /// `None` for values `init` computes (the password, the CDE's user).
+    /// `None` for values `init` computes (the password, the CDE's user and group).
     pub default: Option<&'static str>,
     pub help: &'static str,
 }
@@ -66,13 +77,13 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "FACTORY_WORKSPACE_ID",
-        rule: Rule::Id,
+        rule: Rule::WorkspaceId,
         default: Some("local"),
         help: "workspace id (DNS-1123 label), set as appgear.io/workspace-id",
     },
     Key {
         name: "FACTORY_TENANT_ID",
-        rule: Rule::Id,
+        rule: Rule::TenantId,
         default: Some("local"),
         help: "tenant id (DNS-1123 label), set as appgear.io/tenant-id",
     },
@@ -91,13 +102,13 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "CDE_UID",
         rule: Rule::Uid,
-        default: Some("1000"),
+        default: None,
         help: "user id code-server runs as; owns config/cde",
     },
     Key {
         name: "CDE_GID",
         rule: Rule::Uid,
-        default: Some("1000"),
+        default: None,
         help: "group id code-server runs as",
     },
     Key {
@@ -108,55 +119,142 @@ pub const KEYS: &[Key] = &[
     },
 ];
 
+/// The two ports published on the same address: they must differ.
+const PORT_KEYS: [&str; 2] = ["FACTORY_VSCODE_PORT", "FACTORY_HTTP_PORT"];
+
 pub fn key(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name)
 }
 
-/// Check one value against its key's rule; the error says what is wrong and what would be right.
-pub fn validate(name: &str, value: &str) -> std::result::Result<(), String> {
+/// True for keys whose value is never shown unless asked for.
+pub fn is_secret(name: &str) -> bool {
+    key(name).is_some_and(|k| k.rule == Rule::Secret)
+}
+
+/// Who runs appgear, for the defaults that follow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invoker {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Invoker {
+    pub fn current() -> Invoker {
+        // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+        unsafe {
+            Invoker {
+                uid: libc::geteuid(),
+                gid: libc::getegid(),
+            }
+        }
+    }
+}
+
+/// The value `init` writes for a key `.env` lacks: the documented default; for the CDE's user
+/// and group the invoking user's own ids, so code-server can write the folders that user owns
+/// (root gets code-server's own 1000, since the CDE should not run as root); `None` for the
+/// password, which is generated.
+pub fn default_value(key: &Key, by: Invoker) -> Option<String> {
+    let own = |id: u32| if by.uid == 0 { CDE_DEFAULT_ID } else { id };
+    match (key.default, key.name) {
+        (Some(v), _) => Some(v.to_string()),
+        (None, "CDE_UID") => Some(own(by.uid).to_string()),
+        (None, "CDE_GID") => Some(own(by.gid).to_string()),
+        (None, _) => None,
+    }
+}
+
+/// Why a value is refused, and what would be right.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Invalid {
+    fn new(message: impl Into<String>) -> Self {
+        Invalid {
+            message: message.into(),
+            hint: None,
+        }
+    }
+    fn from_error(e: Error) -> Self {
+        Invalid {
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
+/// Check one value against its key's rule. Names use the one rule of `core::names`, so a
+/// workspace id appgear accepts here is accepted by every product.
+pub fn validate(name: &str, value: &str) -> std::result::Result<(), Invalid> {
     let Some(k) = key(name) else { return Ok(()) };
     match k.rule {
-        Rule::Port => match value.parse::<u16>() {
-            Ok(p) if p >= 1 => Ok(()),
-            _ => Err(format!("`{value}` is not a port number (1-65535)")),
-        },
-        Rule::Ip => value.parse::<std::net::IpAddr>().map(|_| ()).map_err(|_| {
-            format!("`{value}` is not an IP address (for example 127.0.0.1 or 0.0.0.0)")
-        }),
-        Rule::Domain => valid_domain(value),
-        Rule::Id => valid_label(value),
-        Rule::Project => valid_project(value),
-        Rule::Image => valid_image(value),
+        Rule::Port => port(value).map(|_| ()),
+        Rule::Ip => ip(value).map(|_| ()),
+        Rule::Domain => Domain::parse(value)
+            .map(|_| ())
+            .map_err(Invalid::from_error),
+        Rule::WorkspaceId => WorkspaceId::parse(value)
+            .map(|_| ())
+            .map_err(Invalid::from_error),
+        Rule::TenantId => TenantId::parse(value)
+            .map(|_| ())
+            .map_err(Invalid::from_error),
+        Rule::Project => valid_project(value).map_err(Invalid::new),
+        Rule::Image => valid_image(value).map_err(Invalid::new),
         Rule::Secret => {
             if value.len() < 12 {
-                Err("must be at least 12 characters".into())
+                Err(Invalid::new("must be at least 12 characters"))
             } else {
                 Ok(())
             }
         }
-        Rule::Uid => value
-            .parse::<u32>()
-            .map(|_| ())
-            .map_err(|_| format!("`{value}` is not a numeric id")),
+        Rule::Uid => id(value).map(|_| ()),
     }
 }
 
-/// DNS-1123 label (workspace and tenant ids).
-pub fn valid_label(v: &str) -> std::result::Result<(), String> {
-    if crate::core::names::is_label(v) {
-        Ok(())
-    } else {
-        Err(format!("`{v}` is not a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)"))
+fn port(value: &str) -> std::result::Result<u16, Invalid> {
+    match value.parse::<u16>() {
+        Ok(p) if p >= 1 => Ok(p),
+        _ => Err(Invalid::new(format!(
+            "`{value}` is not a port number (1-65535)"
+        ))),
     }
 }
 
-fn valid_domain(v: &str) -> std::result::Result<(), String> {
-    if crate::core::names::is_subdomain(v) {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{v}` is not a DNS name (dot-separated lowercase labels)"
+fn ip(value: &str) -> std::result::Result<IpAddr, Invalid> {
+    value.parse::<IpAddr>().map_err(|_| {
+        Invalid::new(format!(
+            "`{value}` is not an IP address (for example 127.0.0.1 or 0.0.0.0)"
         ))
+    })
+}
+
+fn id(value: &str) -> std::result::Result<u32, Invalid> {
+    value
+        .parse::<u32>()
+        .map_err(|_| Invalid::new(format!("`{value}` is not a numeric id")))
+}
+
+/// Two keys whose values clash with each other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clash {
+    pub keys: [&'static str; 2],
+    pub message: String,
+}
+
+/// Rules between keys, on values as a lookup gives them: both ports are published on the same
+/// address, so they must differ (the second would fail half-way through `up`).
+pub fn clashes(get: impl Fn(&str) -> Option<String>) -> Vec<Clash> {
+    let [a, b] = PORT_KEYS;
+    match (get(a), get(b)) {
+        (Some(x), Some(y)) if x == y && port(&x).is_ok() => vec![Clash {
+            keys: PORT_KEYS,
+            message: format!("{a} and {b} are both {x}; each needs a port of its own"),
+        }],
+        _ => Vec::new(),
     }
 }
 
@@ -217,37 +315,127 @@ pub fn split_image(v: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// Validated settings: the `.env` values appgear relies on, plus everything else the user put there
-/// (handed to Compose interpolation).
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// appgear's default (only when there is no `.env` yet, for `doctor`).
+    Default,
+    /// The home's `.env`.
+    EnvFile,
+    /// The environment appgear was started in, which wins over `.env` as in Compose.
+    Shell,
+}
+
+/// The environment appgear was started in, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Shell(BTreeMap<String, String>);
+
+impl Shell {
+    pub fn current() -> Shell {
+        Shell(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        )
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl<const N: usize> From<[(&str, &str); N]> for Shell {
+    fn from(pairs: [(&str, &str); N]) -> Self {
+        Shell(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+}
+
+/// Validated settings: the typed values appgear relies on, and every variable Compose
+/// interpolation may use, each with its origin.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    values: BTreeMap<String, String>,
+    pub project: String,
+    pub vscode_port: u16,
+    pub http_port: u16,
+    pub bind_address: IpAddr,
+    pub domain: Domain,
+    pub workspace_id: WorkspaceId,
+    pub tenant_id: TenantId,
+    pub traefik_image: String,
+    pub code_server_image: String,
+    pub cde_uid: u32,
+    pub cde_gid: u32,
+    /// `.env`'s values (or the defaults when there is no `.env`), and their origin.
+    file: BTreeMap<String, String>,
+    file_origin: Origin,
+    shell: Shell,
+    /// Where `.env` is, for messages.
+    env_path: PathBuf,
 }
 
 impl Settings {
     /// Check every known key; the first problem becomes a bad-input error naming the key and
-    /// where it came from. As in Docker Compose, a variable set in the shell wins over `.env`; it is
-    /// checked just the same, so `TRAEFIK_IMAGE=x:latest appgear up` is refused like the file would be.
-    pub fn from_env_file(file: &EnvFile, path: &std::path::Path) -> Result<Self> {
-        let mut values = file.values().clone();
+    /// where its value came from. As in Docker Compose, a variable set in the shell wins over
+    /// `.env`, and it is checked just the same, so `TRAEFIK_IMAGE=x:latest appgear up` is
+    /// refused like the file would be.
+    pub fn resolve(file: &EnvFile, env_path: &Path, shell: Shell) -> Result<Settings> {
+        Self::build(file.values().clone(), Origin::EnvFile, env_path, shell)
+    }
+
+    /// appgear's defaults, for checks that run before there is a `.env` (the CDE's ids are the
+    /// invoking user's, the password a placeholder).
+    pub fn defaults() -> Settings {
+        let by = Invoker::current();
+        let file: BTreeMap<String, String> = KEYS
+            .iter()
+            .map(|k| {
+                let v = default_value(k, by).unwrap_or_else(|| "placeholder-secret".into());
+                (k.name.to_string(), v)
+            })
+            .collect();
+        Self::build(file, Origin::Default, Path::new(".env"), Shell::default()).unwrap_or_else(
+            |e| {
+                unreachable!(
+                    "the built-in defaults are valid (unit-tested): {}",
+                    e.message
+                )
+            },
+        )
+    }
+
+    fn build(
+        file: BTreeMap<String, String>,
+        file_origin: Origin,
+        env_path: &Path,
+        shell: Shell,
+    ) -> Result<Settings> {
+        let origin_text = |o: Origin| match o {
+            Origin::Shell => "your shell environment".to_string(),
+            Origin::EnvFile => env_path.display().to_string(),
+            Origin::Default => "appgear's defaults".to_string(),
+        };
+        let mut checked: BTreeMap<&'static str, String> = BTreeMap::new();
         for k in KEYS {
-            let (value, origin) = match std::env::var(k.name) {
-                Ok(v) => (Some(v), "your shell environment".to_string()),
-                Err(_) => (
-                    file.get(k.name).map(str::to_string),
-                    path.display().to_string(),
-                ),
+            let (value, origin) = match shell.get(k.name) {
+                Some(v) => (v.to_string(), Origin::Shell),
+                None => match file.get(k.name) {
+                    Some(v) => (v.clone(), file_origin),
+                    None => {
+                        return Err(Error::bad_input(format!(
+                            "{} is missing from {}",
+                            k.name,
+                            env_path.display()
+                        ))
+                        .hint("run `appgear init` to add missing keys"))
+                    }
+                },
             };
-            let Some(value) = value else {
-                return Err(Error::bad_input(format!(
-                    "{} is missing from {}",
-                    k.name,
-                    path.display()
-                ))
-                .hint("run `appgear init` to add missing keys"));
-            };
-            validate(k.name, &value).map_err(|e| {
-                let fix = if origin.starts_with("your shell") {
+            validate(k.name, &value).map_err(|invalid| {
+                let fix = if origin == Origin::Shell {
                     format!(
                         "unset {0} or give it a valid value; .env's value is used when it is unset",
                         k.name
@@ -258,38 +446,112 @@ impl Settings {
                         k.name
                     )
                 };
-                Error::bad_input(format!("{} in {origin}: {e}", k.name)).hint(fix)
+                let hint = match invalid.hint {
+                    Some(h) => format!("{h}; {fix}"),
+                    None => fix,
+                };
+                Error::bad_input(format!(
+                    "{} in {}: {}",
+                    k.name,
+                    origin_text(origin),
+                    invalid.message
+                ))
+                .hint(hint)
             })?;
-            values.insert(k.name.to_string(), value);
+            checked.insert(k.name, value);
         }
-        Ok(Settings { values })
+        if let Some(clash) = clashes(|k| checked.get(k).cloned()).into_iter().next() {
+            let origins: Vec<String> = clash
+                .keys
+                .iter()
+                .map(|k| {
+                    let o = if shell.get(k).is_some() {
+                        Origin::Shell
+                    } else {
+                        file_origin
+                    };
+                    origin_text(o)
+                })
+                .collect();
+            let place = if origins[0] == origins[1] {
+                origins[0].clone()
+            } else {
+                origins.join(" and ")
+            };
+            return Err(
+                Error::bad_input(format!("{} (in {place})", clash.message)).hint(format!(
+                    "give one of them another port: `appgear config set {} PORT`",
+                    clash.keys[1]
+                )),
+            );
+        }
+        // Every value below passed `validate` above, so these conversions cannot fail; the
+        // fallbacks only keep the types total.
+        let get = |k: &str| checked.get(k).cloned().unwrap_or_default();
+        let num = |k: &str| get(k).parse::<u32>().unwrap_or(CDE_DEFAULT_ID);
+        let name_err =
+            |e: Error| Error::internal(format!("a checked name was refused: {}", e.message));
+        Ok(Settings {
+            project: get("COMPOSE_PROJECT_NAME"),
+            vscode_port: get("FACTORY_VSCODE_PORT").parse().unwrap_or(8443),
+            http_port: get("FACTORY_HTTP_PORT").parse().unwrap_or(8080),
+            bind_address: get("FACTORY_BIND_ADDRESS")
+                .parse()
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            domain: Domain::parse(&get("FACTORY_DOMAIN")).map_err(name_err)?,
+            workspace_id: WorkspaceId::parse(&get("FACTORY_WORKSPACE_ID")).map_err(name_err)?,
+            tenant_id: TenantId::parse(&get("FACTORY_TENANT_ID")).map_err(name_err)?,
+            traefik_image: get("TRAEFIK_IMAGE"),
+            code_server_image: get("CODE_SERVER_IMAGE"),
+            cde_uid: num("CDE_UID"),
+            cde_gid: num("CDE_GID"),
+            file,
+            file_origin,
+            shell,
+            env_path: env_path.to_path_buf(),
+        })
     }
 
-    /// No values at all: used only to report, when even defaults are unusable.
-    pub fn empty() -> Self {
-        Settings {
-            values: BTreeMap::new(),
-        }
-    }
-
-    /// Value of a key; known keys are always present once validated.
-    pub fn get(&self, name: &str) -> &str {
-        self.values
+    /// A variable as Compose interpolation sees it: the shell first, then `.env`.
+    pub fn lookup(&self, name: &str) -> Option<&str> {
+        self.shell
             .get(name)
-            .map(String::as_str)
-            .unwrap_or_default()
+            .or_else(|| self.file.get(name).map(String::as_str))
     }
 
-    pub fn port(&self, name: &str) -> u16 {
-        self.get(name).parse().unwrap_or_default()
+    /// Where the value `lookup` gives for `name` came from; `None` when it has none.
+    pub fn origin(&self, name: &str) -> Option<Origin> {
+        if self.shell.get(name).is_some() {
+            Some(Origin::Shell)
+        } else if self.file.contains_key(name) {
+            Some(self.file_origin)
+        } else {
+            None
+        }
     }
 
-    pub fn values(&self) -> &BTreeMap<String, String> {
-        &self.values
+    /// How the user changes a value that variable `var` gave (`None`: written in the compose
+    /// file): its `.env` key, or the shell variable that overrides `.env`.
+    pub fn fix_for<'a>(&self, var: Option<&'a str>) -> Fix<'a> {
+        match var.map(|v| (v, self.origin(v))) {
+            Some((v, Some(Origin::Shell))) => Fix::ShellVar(v),
+            Some((v, Some(_))) => Fix::EnvKey(v),
+            _ => Fix::ComposeFile,
+        }
     }
 
-    pub fn project(&self) -> &str {
-        self.get("COMPOSE_PROJECT_NAME")
+    /// Where `.env` is.
+    pub fn env_path(&self) -> &Path {
+        &self.env_path
+    }
+
+    /// The address a browser on this machine uses for the published ports.
+    pub fn local_address(&self) -> IpAddr {
+        if self.bind_address.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            self.bind_address
+        }
     }
 }
 
@@ -335,9 +597,10 @@ mod tests {
             assert!(validate("FACTORY_VSCODE_PORT", bad).is_err(), "{bad}");
         }
         assert!(validate("FACTORY_WORKSPACE_ID", "demo-1").is_ok());
-        for bad in ["Demo", "-a", "a-", "a_b", "", &"a".repeat(64)] {
+        for bad in ["Demo", "-a", "a-", "a_b", "", "global", &"a".repeat(53)] {
             assert!(validate("FACTORY_WORKSPACE_ID", bad).is_err(), "{bad}");
         }
+        assert!(validate("FACTORY_TENANT_ID", "global").is_err());
         assert!(validate("FACTORY_BIND_ADDRESS", "0.0.0.0").is_ok());
         assert!(validate("FACTORY_BIND_ADDRESS", "localhost").is_err());
         assert!(validate("FACTORY_DOMAIN", "factory.dev.appgear.local").is_ok());
@@ -345,5 +608,125 @@ mod tests {
         assert!(validate("COMPOSE_PROJECT_NAME", "appgear-t1").is_ok());
         assert!(validate("COMPOSE_PROJECT_NAME", "AppGear").is_err());
         assert!(validate("UNKNOWN_KEY", "anything").is_ok());
+    }
+
+    #[test]
+    fn a_long_workspace_id_gets_the_one_rule_of_core_names_word_for_word() {
+        let id = "a".repeat(53);
+        let want = WorkspaceId::parse(&id).unwrap_err();
+        let got = validate("FACTORY_WORKSPACE_ID", &id).unwrap_err();
+        assert_eq!(got.message, want.message);
+        assert_eq!(got.hint, want.hint);
+    }
+
+    #[test]
+    fn the_cde_user_is_the_invoking_user_and_root_gets_1000() {
+        let uid = key("CDE_UID").unwrap();
+        let gid = key("CDE_GID").unwrap();
+        let alice = Invoker {
+            uid: 1234,
+            gid: 5678,
+        };
+        let root = Invoker { uid: 0, gid: 0 };
+        assert_eq!(default_value(uid, alice).as_deref(), Some("1234"));
+        assert_eq!(default_value(gid, alice).as_deref(), Some("5678"));
+        assert_eq!(default_value(uid, root).as_deref(), Some("1000"));
+        assert_eq!(default_value(gid, root).as_deref(), Some("1000"));
+        assert_eq!(
+            default_value(key("CODE_SERVER_PASSWORD").unwrap(), alice),
+            None
+        );
+    }
+
+    fn env(extra: &str) -> EnvFile {
+        let mut text = String::new();
+        for k in KEYS {
+            let v = default_value(k, Invoker { uid: 0, gid: 0 })
+                .unwrap_or_else(|| "a-long-enough-secret".into());
+            text.push_str(&format!("{}={v}\n", k.name));
+        }
+        text.push_str(extra);
+        EnvFile::parse(&text).unwrap()
+    }
+
+    #[test]
+    fn every_value_knows_where_it_came_from_and_the_shell_wins() {
+        let s = Settings::resolve(
+            &env("MY_OWN=x\n"),
+            Path::new("/h/.env"),
+            Shell::from([("FACTORY_VSCODE_PORT", "9443"), ("ONLY_SHELL", "y")]),
+        )
+        .unwrap();
+        assert_eq!(s.vscode_port, 9443);
+        assert_eq!(s.origin("FACTORY_VSCODE_PORT"), Some(Origin::Shell));
+        assert_eq!(s.origin("FACTORY_HTTP_PORT"), Some(Origin::EnvFile));
+        assert_eq!(s.lookup("MY_OWN"), Some("x"));
+        assert_eq!(s.lookup("ONLY_SHELL"), Some("y"));
+        assert_eq!(s.origin("NOWHERE"), None);
+        let d = Settings::defaults();
+        assert_eq!(d.origin("FACTORY_HTTP_PORT"), Some(Origin::Default));
+        assert_eq!(d.project, "appgear");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key_and_origin() {
+        let err = Settings::resolve(
+            &env("FACTORY_WORKSPACE_ID=Not_Valid\n"),
+            Path::new("/h/.env"),
+            Shell::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("FACTORY_WORKSPACE_ID in /h/.env: workspace id"),
+            "{}",
+            err.message
+        );
+        assert!(err
+            .hint
+            .unwrap()
+            .contains("appgear config set FACTORY_WORKSPACE_ID"));
+        let err = Settings::resolve(
+            &env(""),
+            Path::new("/h/.env"),
+            Shell::from([("TRAEFIK_IMAGE", "traefik:latest")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("TRAEFIK_IMAGE in your shell environment"),
+            "{}",
+            err.message
+        );
+        assert!(err.hint.unwrap().starts_with("unset TRAEFIK_IMAGE"));
+    }
+
+    #[test]
+    fn both_ports_on_one_number_clash() {
+        let err = Settings::resolve(
+            &env("FACTORY_HTTP_PORT=8443\n"),
+            Path::new("/h/.env"),
+            Shell::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "FACTORY_VSCODE_PORT and FACTORY_HTTP_PORT are both 8443; each needs a port of its own (in /h/.env)"
+        );
+        let err = Settings::resolve(
+            &env(""),
+            Path::new("/h/.env"),
+            Shell::from([("FACTORY_HTTP_PORT", "8443")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .ends_with("(in /h/.env and your shell environment)"),
+            "{}",
+            err.message
+        );
+        assert!(
+            clashes(|k| Some(if k == "FACTORY_HTTP_PORT" { "1" } else { "2" }.into())).is_empty()
+        );
     }
 }

@@ -1,34 +1,38 @@
 //! Executes a `Plan` against the Docker Engine: images first (nothing is removed before its
-//! replacement image is there), then networks and volumes, then containers in dependency order,
-//! then a wait for health that fails fast on a crashed or unhealthy container.
+//! replacement image is there), then networks and volumes, then network attachments of the
+//! containers that stay, then containers in dependency order, then a wait for health that fails
+//! fast on a crashed or unhealthy container. A plan with blockers is refused before any of it.
 
-use super::docker::*;
-use super::plan::{Plan, Step};
-use super::project::{Condition, Mount, Project, Service};
 use crate::core::error::{Error, Result};
-use crate::core::ports;
+use crate::core::ports::{self, Busy};
 use crate::core::ui::Tracker;
+use crate::topology_a::settings::{split_image, Settings};
+use crate::topology_a::stack::docker::*;
+use crate::topology_a::stack::plan::{Attach, Plan, Step};
+use crate::topology_a::stack::project::{Condition, Mount, Project, Service};
 use bollard::models::{
     ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthConfig,
-    HealthStatusEnum, HostConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
+    HealthStatusEnum, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The `.env` values, only to name the key a user should change in error hints.
-pub type Vars = BTreeMap<String, String>;
-
+/// `settings` say where each variable came from, so a hint names the key to change.
 pub async fn apply(
     docker: &Docker,
     project: &Project,
     plan: &Plan,
-    vars: &Vars,
+    settings: &Settings,
     tracker: &Tracker,
 ) -> Result<()> {
+    if let Some(b) = plan.blockers.first() {
+        return Err(b.error(&project.name));
+    }
     let touched: Vec<&Service> = project
         .services
         .iter()
@@ -39,7 +43,7 @@ pub async fn apply(
         })
         .collect();
     for svc in &touched {
-        ensure_image(docker, svc, vars, tracker).await?;
+        ensure_image(docker, svc, settings, tracker).await?;
     }
     for svc in &touched {
         let step = plan
@@ -48,7 +52,7 @@ pub async fn apply(
             .find(|p| p.service == svc.name)
             .map(|p| &p.step);
         if matches!(step, Some(Step::Create | Step::Start { .. })) {
-            check_ports(svc, vars)?;
+            check_ports(docker, svc, settings).await?;
         }
     }
     for net in &plan.create_networks {
@@ -77,6 +81,9 @@ pub async fn apply(
     for old in &plan.remove {
         tracker.say(&old.service, "removing (no longer in the compose file)");
         remove_container(docker, &old.id).await?;
+    }
+    for a in &plan.attach {
+        attach(docker, a, tracker).await?;
     }
     let mut ids: HashMap<String, String> = HashMap::new();
     for svc in &project.services {
@@ -114,10 +121,10 @@ pub async fn apply(
                 tracker.say(&svc.name, "creating");
                 create_and_start(docker, project, svc).await?
             }
-            Step::Recreate { old_id } => {
+            Step::Recreate { old_id, .. } => {
                 tracker.say(&svc.name, "recreating (configuration changed)");
                 remove_container(docker, old_id).await?;
-                check_ports(svc, vars)?;
+                check_ports(docker, svc, settings).await?;
                 create_and_start(docker, project, svc).await?
             }
         };
@@ -132,20 +139,59 @@ pub async fn apply(
 }
 
 /// Compose's labels on a network or volume (`kind` is the network or volume label), so Compose
-/// accepts it as its own.
+/// accepts it as its own, and the home it was made for.
 fn resource_labels(project: &Project, kind: &str, key: &str) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_PROJECT.to_string(), project.name.clone()),
         (kind.to_string(), key.to_string()),
         (LABEL_VERSION.to_string(), COMPOSE_VERSION.to_string()),
+        (
+            LABEL_HOME.to_string(),
+            project.working_dir.display().to_string(),
+        ),
     ])
+}
+
+/// Put a container that stays back on its network, answering to its service's names there.
+async fn attach(docker: &Docker, a: &Attach, tracker: &Tracker) -> Result<()> {
+    tracker.say(&a.service, &format!("connecting to network {}", a.network));
+    if a.reconnect {
+        let req = NetworkDisconnectRequest {
+            container: a.id.clone(),
+            force: Some(true),
+        };
+        match docker.disconnect_network(&a.network, req).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(api_error(
+                    format!("cannot disconnect {} from {}", a.service, a.network),
+                    e,
+                ))
+            }
+        }
+    }
+    docker
+        .connect_network(&a.network, connect_request(&a.id, &a.aliases))
+        .await
+        .map_err(|e| api_error(format!("cannot connect {} to {}", a.service, a.network), e))
+}
+
+fn connect_request(id: &str, aliases: &[String]) -> NetworkConnectRequest {
+    NetworkConnectRequest {
+        container: id.to_string(),
+        endpoint_config: Some(EndpointSettings {
+            aliases: Some(aliases.to_vec()),
+            ..Default::default()
+        }),
+    }
 }
 
 /// Pull the image when Docker does not have it, with a progress bar.
 async fn ensure_image(
     docker: &Docker,
     svc: &Service,
-    vars: &Vars,
+    settings: &Settings,
     tracker: &Tracker,
 ) -> Result<()> {
     match docker.inspect_image(&svc.image).await {
@@ -153,7 +199,7 @@ async fn ensure_image(
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(api_error(format!("cannot inspect image {}", svc.image), e)),
     }
-    let (repo, tag) = crate::topology_a::settings::split_image(&svc.image);
+    let (repo, tag) = split_image(&svc.image);
     let mut opts = CreateImageOptionsBuilder::new().from_image(repo);
     if let Some(tag) = tag {
         opts = opts.tag(tag);
@@ -174,13 +220,11 @@ async fn ensure_image(
             }
             Err(e) => {
                 bar.abandon();
-                let key = vars
-                    .iter()
-                    .find(|(_, v)| **v == svc.image)
-                    .map(|(k, _)| k.clone());
-                let hint = match key {
-                    Some(k) => format!("check your network, or point {k} in .env at a mirror you can reach: `appgear config set {k} registry.example.com/{}`", svc.image),
-                    None => "check your network, or change the image in docker-compose.yml".to_string(),
+                let image = &svc.image;
+                let hint = match settings.fix_for(svc.image_from.as_deref()) {
+                    ports::Fix::EnvKey(k) => format!("check your network, or point {k} in .env at a mirror you can reach: `appgear config set {k} registry.example.com/{image}`"),
+                    ports::Fix::ShellVar(k) => format!("check your network, or point {k} at a mirror you can reach: it is set in your shell, which wins over .env (`export {k}=registry.example.com/{image}`)"),
+                    ports::Fix::ComposeFile => "check your network, or change the image in docker-compose.yml".to_string(),
                 };
                 let msg = match &e {
                     bollard::errors::Error::DockerResponseServerError { message, .. } => {
@@ -202,18 +246,20 @@ async fn ensure_image(
     Ok(())
 }
 
-fn check_ports(svc: &Service, vars: &Vars) -> Result<()> {
+/// Every host port the service publishes must be free; a busy one is named with its holder (the
+/// container, when Docker publishes it for another stack) and the key that sets it.
+async fn check_ports(docker: &Docker, svc: &Service, settings: &Settings) -> Result<()> {
     for p in &svc.ports {
         let ip = if p.host_ip.is_empty() {
             "0.0.0.0"
         } else {
             p.host_ip.as_str()
         };
-        let key = vars
-            .iter()
-            .find(|(k, v)| k.ends_with("_PORT") && **v == p.host_port.to_string())
-            .map(|(k, _)| k.as_str());
-        if let Some(busy) = ports::busy(ip, p.host_port, key) {
+        let fix = settings.fix_for(p.host_port_from.as_deref());
+        if let Some(mut busy) = ports::busy(ip, p.host_port, fix) {
+            if let Some(container) = publisher(docker, p.host_port).await {
+                busy = Busy::new(container, ip, p.host_port, fix);
+            }
             return Err(Error::not_ready(format!(
                 "port {} on {ip} is already in use by {}; {} needs it",
                 p.host_port, busy.holder, svc.name
@@ -247,30 +293,30 @@ fn start_error(svc: &Service, e: bollard::errors::Error) -> Error {
     }
 }
 
+/// A container of ours that held the name was removed by the plan before this; one that holds it
+/// now is someone else's (the plan refuses those up front; this covers one made meanwhile), and
+/// is never removed.
 async fn create_and_start(docker: &Docker, project: &Project, svc: &Service) -> Result<String> {
-    // A leftover with our name (for example from an interrupted run) would block the create.
-    if let Ok(old) = docker.inspect_container(&svc.container_name, None).await {
-        if let Some(id) = old.id {
-            remove_container(docker, &id).await?;
-        }
-    }
     let opts = CreateContainerOptionsBuilder::new()
         .name(&svc.container_name)
         .build();
     let created = docker
         .create_container(Some(opts), container_body(project, svc))
         .await
-        .map_err(|e| api_error(format!("cannot create the container of {}", svc.name), e))?;
+        .map_err(|e| {
+            if is_conflict(&e) {
+                let name = &svc.container_name;
+                Error::not_ready(format!(
+                    "a container named {name} appeared while appgear worked and is not part of this stack"
+                ))
+                .hint(format!("appgear does not remove containers it did not make: remove or rename it (`docker rename {name} {name}-old`), then run `appgear up` again"))
+            } else {
+                api_error(format!("cannot create the container of {}", svc.name), e)
+            }
+        })?;
     for (net, aliases) in svc.networks.iter().skip(1) {
-        let req = bollard::models::NetworkConnectRequest {
-            container: created.id.clone(),
-            endpoint_config: Some(EndpointSettings {
-                aliases: Some(aliases.clone()),
-                ..Default::default()
-            }),
-        };
         docker
-            .connect_network(net, req)
+            .connect_network(net, connect_request(&created.id, aliases))
             .await
             .map_err(|e| api_error(format!("cannot connect {} to {net}", svc.name), e))?;
     }
@@ -296,6 +342,10 @@ pub fn container_body(project: &Project, svc: &Service) -> ContainerCreateBody {
         (
             LABEL_CONFIG_FILES.to_string(),
             project.config_file.display().to_string(),
+        ),
+        (
+            LABEL_HOME.to_string(),
+            project.working_dir.display().to_string(),
         ),
         (
             LABEL_DEPENDS_ON.to_string(),

@@ -1,10 +1,11 @@
 //! The typed, normalised stack that the plan and the Docker applier work on, built from the
-//! compose file after interpolation.
+//! compose file after interpolation. Each image and published port remembers the variable it
+//! came from (when one gave it whole), so a hint can name the key to change.
 
-use super::file::{
+use crate::topology_a::stack::file::{
     ComposeFile, DependsOnDef, HealthcheckDef, NetworksDef, ResourceDef, ServiceDef, StringOrList,
 };
-use super::interpolate::{interpolate, Lookup};
+use crate::topology_a::stack::interpolate::{interpolate_traced, source_of, Lookup, Span};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,10 @@ pub struct Service {
     pub name: String,
     pub container_name: String,
     pub image: String,
+    /// The variable the image reference came from, whole (for example `TRAEFIK_IMAGE`). Not
+    /// part of the configuration hash: it says where a value came from, not what runs.
+    #[serde(skip)]
+    pub image_from: Option<String>,
     pub command: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
     pub environment: BTreeMap<String, String>,
@@ -56,6 +61,9 @@ pub struct Port {
     pub host_port: u16,
     pub container_port: u16,
     pub protocol: String,
+    /// The variable the host port came from, whole (for example `FACTORY_VSCODE_PORT`).
+    #[serde(skip)]
+    pub host_port_from: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -122,7 +130,8 @@ pub fn load(text: &str, file: &Path, vars: &impl Lookup, project: &str) -> Resul
     value
         .apply_merge()
         .map_err(|e| format!("a YAML merge key (<<) cannot be applied: {e}"))?;
-    interpolate_value(&mut value, vars, "")?;
+    let mut traces = Traces::new();
+    interpolate_value(&mut value, vars, "", &mut traces)?;
     strip_extensions(&mut value);
     let mut parsed: ComposeFile = serde_norway::from_value(value).map_err(|e| e.to_string())?;
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -141,9 +150,12 @@ pub fn load(text: &str, file: &Path, vars: &impl Lookup, project: &str) -> Resul
     for (svc_name, raw) in &parsed.services {
         let def: ServiceDef = serde_norway::from_value(raw.clone())
             .map_err(|e| format!("services.{svc_name}: {e}"))?;
+        let traced = |field: &str| traces.get(&format!("services.{svc_name}.{field}"));
         services.push(
-            service(&name, svc_name, def, &dir, &networks, &volumes, vars)
-                .map_err(|e| format!("services.{svc_name}: {e}"))?,
+            service(
+                &name, svc_name, def, &dir, &networks, &volumes, vars, &traced,
+            )
+            .map_err(|e| format!("services.{svc_name}: {e}"))?,
         );
     }
     let services = dependency_order(services)?;
@@ -170,25 +182,33 @@ fn resources(defs: &BTreeMap<String, Option<ResourceDef>>, project: &str) -> Vec
         .collect()
 }
 
+/// Where variables landed, per string of the file, by its path (`services.web.ports[0]`).
+type Traces = BTreeMap<String, Vec<Span>>;
+
 fn interpolate_value(
     v: &mut serde_norway::Value,
     vars: &impl Lookup,
     path: &str,
+    traces: &mut Traces,
 ) -> Result<(), String> {
     use serde_norway::Value;
     match v {
         Value::String(s) => {
-            *s = interpolate(s, vars).map_err(|e| {
+            let (text, spans) = interpolate_traced(s, vars).map_err(|e| {
                 if path.is_empty() {
                     e
                 } else {
                     format!("{path}: {e}")
                 }
             })?;
+            *s = text;
+            if !spans.is_empty() {
+                traces.insert(path.to_string(), spans);
+            }
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate_value(item, vars, &format!("{path}[{i}]"))?;
+                interpolate_value(item, vars, &format!("{path}[{i}]"), traces)?;
             }
         }
         Value::Mapping(map) => {
@@ -199,7 +219,7 @@ fn interpolate_value(
                 } else {
                     format!("{path}.{key}")
                 };
-                interpolate_value(item, vars, &p)?;
+                interpolate_value(item, vars, &p, traces)?;
             }
         }
         _ => {}
@@ -217,7 +237,8 @@ fn strip_extensions(v: &mut serde_norway::Value) {
     }
 }
 
-fn service(
+#[allow(clippy::too_many_arguments)]
+fn service<'t>(
     project: &str,
     name: &str,
     def: ServiceDef,
@@ -225,6 +246,7 @@ fn service(
     networks: &[Resource],
     volumes: &[Resource],
     vars: &impl Lookup,
+    traced: &impl Fn(&str) -> Option<&'t Vec<Span>>,
 ) -> Result<Service, String> {
     let lookup_net = |key: &str| {
         networks
@@ -282,6 +304,9 @@ fn service(
             .clone()
             .unwrap_or(format!("{project}-{name}-1")),
         image: def.image.clone(),
+        image_from: traced("image")
+            .and_then(|spans| source_of(spans, 0..def.image.len()))
+            .map(str::to_string),
         command: def.command.as_ref().map(argv).transpose()?,
         entrypoint: def.entrypoint.as_ref().map(argv).transpose()?,
         // A key with no value takes it from the environment (shell, then .env), and is left out
@@ -299,8 +324,15 @@ fn service(
         ports: def
             .ports
             .iter()
-            .map(|p| port(&p.text()))
-            .collect::<Result<_, _>>()?,
+            .enumerate()
+            .map(|(i, p)| {
+                let (mut port, host) = port(&p.text())?;
+                port.host_port_from = traced(&format!("ports[{i}]"))
+                    .and_then(|spans| source_of(spans, host))
+                    .map(str::to_string);
+                Ok(port)
+            })
+            .collect::<Result<_, String>>()?,
         mounts: def
             .volumes
             .iter()
@@ -374,8 +406,9 @@ fn split_words(s: &str) -> Result<Vec<String>, String> {
 }
 
 /// Short port syntax: `[host_ip:]host_port:container_port[/protocol]`. A port with no host side
-/// would get a random host port, which a local stack's users cannot find: refused.
-fn port(spec: &str) -> Result<Port, String> {
+/// would get a random host port, which a local stack's users cannot find: refused. Also returns
+/// where the host port is in `spec`, to trace it to its variable.
+fn port(spec: &str) -> Result<(Port, std::ops::Range<usize>), String> {
     let (body, protocol) = match spec.rsplit_once('/') {
         Some((b, p)) if p == "tcp" || p == "udp" => (b, p.to_string()),
         Some(_) => return Err(format!("port `{spec}`: protocol must be tcp or udp")),
@@ -388,23 +421,36 @@ fn port(spec: &str) -> Result<Port, String> {
             .filter(|p| *p > 0)
             .ok_or_else(|| format!("port `{spec}`: `{s}` is not a valid {what} port (1-65535)"))
     };
+    // rsplitn takes the pieces from the end: the host port ends just before the container's ':'.
+    let host_range = |container: &str, host: &str| {
+        let end = body.len() - container.len() - 1;
+        end - host.len()..end
+    };
     match parts.as_slice() {
-        [container, host] => Ok(Port {
-            host_ip: String::new(),
-            host_port: num(host, "host")?,
-            container_port: num(container, "container")?,
-            protocol,
-        }),
+        [container, host] => Ok((
+            Port {
+                host_ip: String::new(),
+                host_port: num(host, "host")?,
+                container_port: num(container, "container")?,
+                protocol,
+                host_port_from: None,
+            },
+            host_range(container, host),
+        )),
         [container, host, ip] => {
             let ip = ip.trim_start_matches('[').trim_end_matches(']');
             ip.parse::<std::net::IpAddr>()
                 .map_err(|_| format!("port `{spec}`: `{ip}` is not an IP address"))?;
-            Ok(Port {
-                host_ip: ip.to_string(),
-                host_port: num(host, "host")?,
-                container_port: num(container, "container")?,
-                protocol,
-            })
+            Ok((
+                Port {
+                    host_ip: ip.to_string(),
+                    host_port: num(host, "host")?,
+                    container_port: num(container, "container")?,
+                    protocol,
+                    host_port_from: None,
+                },
+                host_range(container, host),
+            ))
         }
         _ => Err(format!(
             "port `{spec}`: publish it as HOST_PORT:CONTAINER_PORT so it can be found on the host"
@@ -637,9 +683,13 @@ mod tests {
                 host_ip: "127.0.0.1".into(),
                 host_port: 9443,
                 container_port: 8443,
-                protocol: "tcp".into()
+                protocol: "tcp".into(),
+                host_port_from: Some("FACTORY_VSCODE_PORT".into()),
             }
         );
+        assert_eq!(traefik.image_from.as_deref(), Some("TRAEFIK_IMAGE"));
+        // FACTORY_HTTP_PORT is unset here: the file's own default gave the port.
+        assert_eq!(traefik.ports[1].host_port_from, None);
         assert_eq!(traefik.depends_on[0].condition, Condition::Healthy);
         let cde = &p.services[0];
         assert!(cde.mounts.contains(&Mount::Bind {

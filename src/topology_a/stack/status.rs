@@ -1,8 +1,12 @@
 //! The state of each service of the project, as `appgear status` shows it.
 
-use super::docker::{api_error, observe};
-use super::project::Project;
 use crate::core::error::Result;
+use crate::topology_a::env_store;
+use crate::topology_a::home::Home;
+use crate::topology_a::stack::docker::{self, api_error, observe};
+use crate::topology_a::stack::load;
+use crate::topology_a::stack::plan::pick;
+use crate::topology_a::stack::project::Project;
 use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::Docker;
 use serde::Serialize;
@@ -29,11 +33,20 @@ impl ServiceStatus {
     }
 }
 
+/// The home's project and the status of each of its services.
+pub async fn of_home(home: &Home) -> Result<(Project, Vec<ServiceStatus>)> {
+    let settings = env_store::settings(home)?;
+    let project = load::load(home, &settings)?;
+    let docker = docker::connect().await?;
+    let services = status(&docker, &project).await?;
+    Ok((project, services))
+}
+
 pub async fn status(docker: &Docker, project: &Project) -> Result<Vec<ServiceStatus>> {
-    let observed = observe(docker, &project.name).await?;
+    let observed = observe(docker, &project.name, &project.working_dir, &[]).await?;
     let mut out = Vec::new();
     for svc in &project.services {
-        let Some(c) = super::plan::pick(svc, &observed.containers) else {
+        let Some(c) = pick(svc, &observed.containers) else {
             out.push(ServiceStatus {
                 service: svc.name.clone(),
                 container: None,
