@@ -6,4 +6,6 @@ pub mod files;
 pub mod names;
 pub mod owned_files;
 pub mod ports;
+pub mod quote;
 pub mod ui;
+pub mod yaml;

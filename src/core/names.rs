@@ -3,6 +3,11 @@
 //! name, a label, a host name, a Redis key or a compose label, whichever product it goes to.
 
 use crate::core::error::{Error, Result};
+use crate::core::quote::quoted;
+
+/// The longest value quoted back in full; no valid name comes near it (a DNS label has at most
+/// 63 characters), and a mistaken megabyte must not become a megabyte-long message.
+const QUOTE_MAX: usize = 64;
 
 /// Kubernetes names (and label values used as names) are DNS-1123 labels: at most 63 characters.
 pub const LABEL_MAX: usize = 63;
@@ -38,7 +43,8 @@ impl WorkspaceId {
     pub fn parse(s: &str) -> Result<Self> {
         if !is_label(s) {
             return Err(Error::bad_input(format!(
-                "workspace id {s:?} is not a DNS-1123 label"
+                "workspace id {} is not a DNS-1123 label",
+                quoted(s, QUOTE_MAX)
             ))
             .hint("use lower-case letters, digits and '-', starting and ending with a letter or digit, e.g. demo or team-a"));
         }
@@ -71,11 +77,11 @@ pub struct TenantId(String);
 impl TenantId {
     pub fn parse(s: &str) -> Result<Self> {
         if !is_label(s) {
-            return Err(
-                Error::bad_input(format!("tenant id {s:?} is not a DNS-1123 label")).hint(
-                    "use lower-case letters, digits and '-', at most 63 characters, e.g. acme",
-                ),
-            );
+            return Err(Error::bad_input(format!(
+                "tenant id {} is not a DNS-1123 label",
+                quoted(s, QUOTE_MAX)
+            ))
+            .hint("use lower-case letters, digits and '-', at most 63 characters, e.g. acme"));
         }
         if s == GLOBAL {
             return Err(Error::bad_input(
@@ -98,12 +104,34 @@ impl Domain {
     pub fn parse(s: &str) -> Result<Self> {
         // Leave room for the longest prefix ("<52-char id>.").
         if !is_subdomain(s) || s.len() + WORKSPACE_ID_MAX + 1 > 253 {
-            return Err(Error::bad_input(format!("domain {s:?} is not a DNS name"))
-                .hint("use lower-case labels separated by dots, e.g. factory.example.com"));
+            return Err(
+                Error::bad_input(format!("domain {} is not a DNS name", quoted(s, 253)))
+                    .hint("use lower-case labels separated by dots, e.g. factory.example.com"),
+            );
         }
         Ok(Domain(s.to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut_in_messages() {
+        let long = "X".repeat(100_000);
+        for e in [
+            WorkspaceId::parse(&long).unwrap_err(),
+            TenantId::parse(&long).unwrap_err(),
+            Domain::parse(&long).unwrap_err(),
+        ] {
+            assert!(e.message.len() < 400, "{}", e.message.len());
+            assert!(e.message.contains("(100000 characters)"), "{}", e.message);
+        }
+        let e = WorkspaceId::parse("Demo").unwrap_err();
+        assert!(e.message.contains("\"Demo\""), "{}", e.message);
     }
 }

@@ -1,9 +1,9 @@
 //! The names a render is made of that only GitOps needs (cluster, repository, revision), each
 //! validated before it reaches a template. The names every product shares are in `core::names`.
 
-use super::quote::quoted;
 use crate::core::error::{Error, Result};
 use crate::core::names::{is_label as is_dns_label, is_subdomain as is_dns_subdomain};
+use crate::core::quote::quoted;
 
 /// A cluster name of the form `ag-<region>-core-<env>` (spec, "Pré-requisitos").
 #[derive(Debug, Clone, PartialEq, Eq)]

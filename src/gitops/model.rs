@@ -1,11 +1,11 @@
 //! The suite to render: validated settings, built once from the command line (or a workspaces
 //! file) and read by the renderer.
 
-use super::bounded_yaml::{self, Budget, ReadError, YamlError};
 use super::ids::{ClusterName, RepoUrl, Revision};
-use super::quote;
 use crate::core::error::{Error, Result};
 use crate::core::names::{Domain, TenantId, WorkspaceId};
+use crate::core::quote;
+use crate::core::yaml::{self, Budget, Links, ReadError, YamlError};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -55,14 +55,24 @@ const QUOTE_MAX: usize = 64;
 /// list of ids has no use for them, and an alias is how a small file expands to gigabytes).
 pub fn read_workspaces_file(path: &Path) -> Result<Vec<WorkspaceEntry>> {
     let hint = "write it as `workspaces: [{id: demo, tenant: acme}]` (or the same as a YAML list)";
-    let text = bounded_yaml::read_text_at_most(path, WORKSPACES_FILE_MAX).map_err(|e| {
+    // The file is named by the user on the command line: a link to it is their choice.
+    let read = yaml::read_text(path, WORKSPACES_FILE_MAX, Links::Follow).map_err(|e| {
         let message = match e {
-            ReadError::TooBig => format!("workspaces file {} is larger than 1 MiB", path.display()),
+            ReadError::TooBig(_) => {
+                format!("workspaces file {} is larger than 1 MiB", path.display())
+            }
             e => format!("cannot read workspaces file {}: {e}", path.display()),
         };
         Error::bad_input(message).hint(hint)
     })?;
-    if let Some(line) = bounded_yaml::first_anchor_or_alias(&text) {
+    let Some(text) = read else {
+        return Err(Error::bad_input(format!(
+            "cannot read workspaces file {}: it does not exist",
+            path.display()
+        ))
+        .hint(hint));
+    };
+    if let Some(yaml::Found { line, .. }) = yaml::first_anchor_or_alias(&text) {
         return Err(Error::bad_input(format!(
             "workspaces file {} uses a YAML anchor or alias (line {line}); a list of workspaces has no use for them",
             path.display()
@@ -74,7 +84,7 @@ pub fn read_workspaces_file(path: &Path) -> Result<Vec<WorkspaceEntry>> {
         nodes: text.len() as u64 + 16,
         bytes: 2 * text.len() as u64 + 16,
     };
-    let file: WorkspacesFile = bounded_yaml::document(&text, &mut budget).map_err(|e| {
+    let file: WorkspacesFile = yaml::document(&text, &mut budget).map_err(|e| {
         let why = match e {
             YamlError::Syntax(m) => m,
             YamlError::TooLarge => "it expands beyond its own size".to_string(),

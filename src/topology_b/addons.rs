@@ -5,8 +5,36 @@
 
 use super::manifests::{self, Object};
 use super::pins::{self, Download, Pin, Source};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Error, Kind, Result};
+use crate::core::yaml::{self, Links, ReadError};
 use serde_json::json;
+use std::path::Path;
+
+/// No add-on file comes near this (KEDA's manifest, the largest, is under 1 MiB; Airbyte's chart
+/// package is 60 KiB); anything bigger is not what appgear pinned.
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+
+/// A file of a mirror folder or of the cache, or `None` when it does not exist. A mirror is a
+/// folder someone handed the user (a USB stick, a share), so it is read like untrusted input:
+/// never through a link, never a FIFO or device, never more than `max` bytes.
+pub fn read_file(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    yaml::read_bytes(path, max, Links::Refuse).map_err(|e| match e {
+        ReadError::NotAFile | ReadError::NotText => Error::bad_input(format!(
+            "{} is a link or not a regular file; appgear reads add-on files only as regular files",
+            path.display()
+        ))
+        .hint("replace it with the file itself (cp -L), or remove it"),
+        ReadError::TooBig(max) => Error::bad_input(format!(
+            "{} is larger than {}, more than any pinned add-on file",
+            path.display(),
+            yaml::size(max)
+        ))
+        .hint("the folder does not hold what appgear pinned; write it again with `appgear cluster mirror --out DIR`"),
+        ReadError::Io(e) => Error::new(Kind::NotReady, format!("cannot read {}: {e}", path.display()))
+            .hint("check that the folder is readable by you")
+            .cause(e),
+    })
+}
 
 /// Label on every object appgear applies for an add-on, so `cluster status` and the stage plan
 /// can tell which add-on is installed at which version with one label query.

@@ -13,7 +13,6 @@
 
 use super::addons::{self, Addon, AddonFile};
 use super::mirror::Found;
-use super::read;
 use crate::core::digest::sha256_hex;
 use crate::core::error::{Error, Kind, Result};
 use crate::core::files;
@@ -51,7 +50,7 @@ impl Cache {
 
     pub fn get(&self, addon: Addon) -> Result<Entry> {
         let dir = self.dir(addon);
-        let Some(sums) = read::bounded(&dir.join(SUMS), 1 << 20)? else {
+        let Some(sums) = addons::read_file(&dir.join(SUMS), 1 << 20)? else {
             return Ok(Entry::Absent);
         };
         let Ok(sums) = String::from_utf8(sums) else {
@@ -86,7 +85,7 @@ impl Cache {
             let Some((want, _)) = listed.iter().find(|(_, n)| n == name) else {
                 continue;
             };
-            let Some(bytes) = read::bounded(&dir.join(name), read::MAX_FILE_BYTES)? else {
+            let Some(bytes) = addons::read_file(&dir.join(name), addons::MAX_FILE_BYTES)? else {
                 return Ok(Entry::Damaged(format!("{name} is missing")));
             };
             if sha256_hex(&bytes) != *want {

@@ -1,7 +1,7 @@
 //! Multi-document manifests → Kubernetes objects, in the order they are applied.
 //!
 //! Splitting refuses what the apply could not take or should not trust: YAML anchors and aliases
-//! (see `anchors`), documents without apiVersion, kind or metadata.name (server-side apply needs
+//! (see `core::yaml::anchors`), documents without apiVersion, kind or metadata.name (server-side apply needs
 //! a name), maps with non-string keys, more than `MAX_DOCUMENTS` documents or `MAX_BYTES` bytes.
 //!
 //! Ordering, in phases:
@@ -22,8 +22,8 @@
 //!
 //! Within a phase the manifest's own order is kept.
 
-use super::anchors;
 use crate::core::error::{Error, Result};
+use crate::core::yaml;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -74,7 +74,7 @@ pub fn split(text: &str, origin: &str) -> Result<Vec<Object>> {
         ))
         .hint("split it, or check that it is the pinned add-on's manifest"));
     }
-    if let Some(found) = anchors::find(text) {
+    if let Some(found) = yaml::first_anchor_or_alias(text) {
         return Err(Error::bad_input(format!(
             "{origin} line {} uses a YAML {} ({}{}); appgear does not apply manifests with anchors or aliases",
             found.line,

@@ -16,7 +16,6 @@
 //! the full file) is ignored. A file with a pinned SHA-256 must match it.
 
 use super::addons::{self, Addon, AddonFile};
-use super::read;
 use crate::core::error::{Error, Result};
 use std::path::PathBuf;
 
@@ -83,7 +82,7 @@ pub struct Folder(pub PathBuf);
 
 impl FileSource for Folder {
     fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        read::bounded(&self.0.join(rel), read::MAX_FILE_BYTES)
+        addons::read_file(&self.0.join(rel), addons::MAX_FILE_BYTES)
     }
     fn describe(&self) -> String {
         format!("mirror {}", self.0.display())
@@ -105,7 +104,7 @@ pub struct Http<'a> {
 impl FileSource for Http<'_> {
     fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         self.client
-            .get(&format!("{}/{rel}", self.base), read::MAX_FILE_BYTES)
+            .get(&format!("{}/{rel}", self.base), addons::MAX_FILE_BYTES)
     }
     fn describe(&self) -> String {
         format!("mirror {}", self.base)

@@ -5,9 +5,7 @@
 //!
 //! - `settings`: Topology B's keys in `.env`; `kind_config`: the kind cluster's config file.
 //! - `pins`: the one table of pinned versions, images and checksums.
-//! - `anchors`: finds YAML anchors and aliases, which manifests may not use.
 //! - `manifests`: multi-document YAML → objects, ordered for apply.
-//! - `read`: bounded reads of add-on files that never follow a link.
 //! - `addons` (which files make an add-on, checked objects), `mirror` (APPGEAR_ADDONS_MIRROR),
 //!   `cache` (`<home>/data/cache`), `supply` (mirror → cache → upstream).
 //! - `waits`: when an applied object is ready, from its status.
@@ -16,14 +14,12 @@
 //! - `workspaces`: the local cluster's workspaces, recorded in the home.
 
 pub mod addons;
-pub mod anchors;
 pub mod cache;
 pub mod kind_config;
 pub mod manifests;
 pub mod mirror;
 pub mod pins;
 pub mod preflight;
-pub mod read;
 pub mod settings;
 pub mod stages;
 pub mod supply;

@@ -7,7 +7,6 @@
 //! `appgear gitops render --workspaces-file` reads, so the same file renders the same suite for
 //! a real cluster.
 
-use super::read;
 use crate::core::error::{Error, Kind, Result};
 use crate::core::files;
 use crate::core::names::{TenantId, WorkspaceId};
@@ -49,7 +48,7 @@ impl Workspaces {
     /// Read the home's file; a missing file is no workspace yet.
     pub fn load(home: &Path) -> Result<Workspaces> {
         let p = path(home);
-        match read::bounded(&p, MAX_BYTES)? {
+        match super::addons::read_file(&p, MAX_BYTES)? {
             None => Ok(Workspaces::default()),
             Some(bytes) => {
                 let text = String::from_utf8(bytes).map_err(|_| invalid(&p, "it is not UTF-8"))?;
@@ -66,7 +65,7 @@ impl Workspaces {
         if only_comments {
             return Ok(Workspaces::default());
         }
-        if let Some(found) = super::anchors::find(text) {
+        if let Some(found) = crate::core::yaml::first_anchor_or_alias(text) {
             return Err(invalid(
                 origin,
                 &format!("line {} uses a YAML {}", found.line, found.what),

@@ -367,4 +367,32 @@ mod tests {
             assert_eq!(at(text), None, "in {text:?}");
         }
     }
+
+    #[test]
+    fn the_cases_of_the_workspaces_file_scanner_are_found_too() {
+        for (text, line) in [
+            ("a: &x 1\n", 1),
+            ("a: 1\nb: *x\n", 2),
+            ("- *x\n", 1),
+            ("a: [1, *x]\n", 1),
+            ("a: {k: &x v}\n", 1),
+            ("a: !!str &x v\n", 1),
+            ("a: \"q\"\nb: *x\n", 2),
+            ("a: \"multi\n  line\"\nb: *x\n", 3),
+            ("a: 'it''s'\nb: &y z\n", 2),
+        ] {
+            assert_eq!(find(text).map(|f| f.line), Some(line), "{text:?}");
+        }
+        for text in [
+            "a: \"*not\"\n",
+            "a: '&not'\n",
+            "a: x*y\n",
+            "a: b&c\n",
+            "# *comment\na: 1 # &also\n",
+            "a: \"esc \\\" *still inside\"\n",
+            "workspaces: [{id: demo, tenant: acme}]\n",
+        ] {
+            assert_eq!(find(text), None, "{text:?}");
+        }
+    }
 }

@@ -9,7 +9,7 @@
 use super::finding::{finding, show};
 use super::object::{get, get_str, scalar_text, Object};
 use super::{Finding, Rule};
-use crate::gitops::bounded_yaml::{self, Budget, YamlError};
+use crate::core::yaml::{self, Budget, YamlError};
 use serde_norway::Value;
 
 /// The shared Airbyte's name (its Application, and the `app.kubernetes.io/name` of its objects)
@@ -62,7 +62,7 @@ fn helm_values(o: &Object) -> Result<Option<Value>, String> {
     };
     let mut values = match helm.get("values").and_then(Value::as_str) {
         None => None,
-        Some(s) => match bounded_yaml::document::<Value>(s, &mut HELM_VALUES_MAX.clone()) {
+        Some(s) => match yaml::document::<Value>(s, &mut HELM_VALUES_MAX.clone()) {
             Ok(v) => Some(v),
             Err(YamlError::Syntax(m)) => return Err(format!("its values string is not YAML: {m}")),
             Err(YamlError::TooLarge) => {

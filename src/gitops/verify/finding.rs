@@ -3,7 +3,7 @@
 
 use super::object::Object;
 use super::{Finding, Rule};
-use crate::gitops::quote;
+use crate::core::quote;
 
 /// A finding of `rule` about `o`, with what is wrong and how to fix it.
 pub(super) fn finding(rule: Rule, o: &Object, message: String, hint: &str) -> Finding {

@@ -3,7 +3,7 @@
 //! in a stable order so findings come out the same way every time, each within size bounds.
 
 use crate::core::error::{Error, Result};
-use crate::gitops::bounded_yaml::{self, Budget, ReadError, YamlError};
+use crate::core::yaml::{self, Budget, Links, ReadError, YamlError};
 use serde_norway::Value;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -161,14 +161,24 @@ pub fn docs(files: &[PathBuf]) -> Result<Vec<Doc>> {
     let mut budget = EXPANDED;
     let mut out = Vec::new();
     for f in files {
-        let text = bounded_yaml::read_text_at_most(f, FILE_MAX).map_err(|e| match e {
-            ReadError::TooBig => Error::bad_input(format!("{} is larger than 16 MiB", f.display()))
-                .hint("appgear verify reads YAML files of at most 16 MiB; split the file"),
+        // Links here were given by name or checked by the walk to stay inside their tree.
+        let read = yaml::read_text(f, FILE_MAX, Links::Follow).map_err(|e| match e {
+            ReadError::TooBig(_) => {
+                Error::bad_input(format!("{} is larger than 16 MiB", f.display()))
+                    .hint("appgear verify reads YAML files of at most 16 MiB; split the file")
+            }
             e => Error::bad_input(format!("cannot read {}: {e}", f.display()))
                 .hint("give appgear verify readable UTF-8 YAML files"),
         })?;
+        let Some(text) = read else {
+            return Err(Error::bad_input(format!(
+                "cannot read {}: it no longer exists",
+                f.display()
+            ))
+            .hint("give appgear verify readable UTF-8 YAML files"));
+        };
         let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-        let values = bounded_yaml::documents(&text, &mut budget).map_err(|e| match e {
+        let values = yaml::documents(&text, &mut budget).map_err(|e| match e {
             YamlError::Syntax(m) => {
                 Error::bad_input(format!("{} is not valid YAML: {m}", f.display())).hint(
                     "fix the file's syntax (every *.yaml / *.yml file given or found is read)",

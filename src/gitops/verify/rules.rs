@@ -6,7 +6,7 @@ use super::load::Doc;
 use super::object::{containers, get, get_str, scalar_text, Object};
 use super::{Finding, Rule};
 use crate::core::names::{is_label as is_dns_label, GLOBAL};
-use crate::gitops::quote;
+use crate::core::quote;
 use serde_norway::Value;
 
 const TENANT: &str = "appgear.io/tenant-id";
