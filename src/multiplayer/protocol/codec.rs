@@ -6,6 +6,7 @@
 //! that attacker-controlled bytes can trip, so the pure decoding step runs under `catch_unwind`.
 
 use crate::multiplayer::protocol::payload_check;
+use crate::multiplayer::protocol::presence_state::{self, Refusal};
 use axum::body::Bytes;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use yrs::encoding::read::{Cursor, Read};
@@ -48,6 +49,8 @@ pub enum DecodeError {
     Empty,
     Malformed(&'static str),
     TrailingBytes,
+    /// Well formed, but a part is above its limit (a presence state above 64 KiB).
+    TooBig(&'static str),
 }
 
 impl std::fmt::Display for DecodeError {
@@ -56,6 +59,7 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Empty => f.write_str("empty frame"),
             DecodeError::Malformed(what) => write!(f, "malformed {what}"),
             DecodeError::TrailingBytes => f.write_str("more than one message in a frame"),
+            DecodeError::TooBig(what) => write!(f, "{what} too big"),
         }
     }
 }
@@ -100,6 +104,19 @@ pub fn decode_frame(frame: &[u8]) -> Result<Inbound, DecodeError> {
                 .ok_or(DecodeError::Malformed("awareness update"))?;
             if update.clients.keys().any(|id| id.get() >= MAX_CLIENT_ID) {
                 return Err(DecodeError::Malformed("awareness client id"));
+            }
+            // Before anything of the message is kept: every state as sent must be one clients
+            // can parse, and each client id may appear once (the decoded map keeps only the
+            // last of a repeated id, while the payload is relayed with all of them).
+            let entries = presence_state::check(payload).map_err(|r| match r {
+                Refusal::TooBig => DecodeError::TooBig("presence state"),
+                Refusal::NotJson => DecodeError::Malformed("presence state (not JSON)"),
+                Refusal::Malformed => DecodeError::Malformed("awareness update"),
+            })?;
+            if entries != update.clients.len() {
+                return Err(DecodeError::Malformed(
+                    "awareness update (a client id twice)",
+                ));
             }
             Inbound::Awareness {
                 raw: Bytes::copy_from_slice(payload),
@@ -267,6 +284,40 @@ mod tests {
         p.write_var(1u32);
         p.write_string("{}");
         assert!(decode_frame(&awareness(&p)).is_err());
+    }
+
+    fn presence(entries: &[(u64, &str)]) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.write_var(entries.len() as u64);
+        for (client, state) in entries {
+            p.write_var(*client);
+            p.write_var(1u32);
+            p.write_string(state);
+        }
+        awareness(&p).to_vec()
+    }
+
+    #[test]
+    fn presence_that_clients_cannot_parse_is_refused() {
+        assert!(matches!(
+            decode_frame(&presence(&[(1, "{}"), (2, "null")])),
+            Ok(Inbound::Awareness { .. })
+        ));
+        assert_eq!(
+            decode_frame(&presence(&[(1, "{}"), (2, "{not json")])).unwrap_err(),
+            DecodeError::Malformed("presence state (not JSON)")
+        );
+        // The good state last: the decoded map would keep it, the relayed bytes hold both.
+        assert!(decode_frame(&presence(&[(1, "{not json"), (1, "{}")])).is_err());
+        assert_eq!(
+            decode_frame(&presence(&[(1, "{}"), (1, "{}")])).unwrap_err(),
+            DecodeError::Malformed("awareness update (a client id twice)")
+        );
+        let big = format!("\"{}\"", "x".repeat(presence_state::MAX_STATE_BYTES));
+        assert_eq!(
+            decode_frame(&presence(&[(1, &big)])).unwrap_err(),
+            DecodeError::TooBig("presence state")
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::protocol::close::{self, Close};
-use crate::multiplayer::protocol::codec;
+use crate::multiplayer::protocol::codec::{self, DecodeError};
 use crate::multiplayer::room::link::{RoomCmd, SessionLink};
 use crate::multiplayer::server::context::Context;
 use crate::multiplayer::server::registry::Registry;
@@ -117,9 +117,13 @@ pub async fn run(
                                 break;
                             }
                         }
-                        Err(_) => {
+                        Err(e) => {
                             inc(&ctx.metrics.malformed_frames);
-                            let _ = control_tx.send(close::BAD_DATA);
+                            let why = match e {
+                                DecodeError::TooBig(_) => close::TOO_BIG,
+                                _ => close::BAD_DATA,
+                            };
+                            let _ = control_tx.send(why);
                             break;
                         }
                     }
