@@ -15,6 +15,7 @@
 
 pub mod addons;
 pub mod cache;
+pub mod image;
 pub mod kind_config;
 pub mod manifests;
 pub mod mirror;
