@@ -6,7 +6,7 @@ use crate::core::error::{Error, Result};
 use crate::topology_a::env_file::{self, valid_key};
 use crate::topology_a::env_store;
 use crate::topology_a::home::Home;
-use crate::topology_a::settings;
+use crate::topology_a::keys;
 
 /// One key of `.env` as `config list` shows it.
 pub struct Entry {
@@ -34,14 +34,12 @@ pub fn list(home: &Home, show_secrets: bool) -> Result<Vec<Entry>> {
         .iter()
         .map(|(k, v)| Entry {
             key: k.clone(),
-            value: if !show_secrets && settings::is_secret(k) {
+            value: if !show_secrets && keys::is_secret(k) {
                 MASK.to_string()
             } else {
                 v.clone()
             },
-            help: settings::key(k)
-                .map(|k| k.help.to_string())
-                .unwrap_or_default(),
+            help: keys::key(k).map(|k| k.help.to_string()).unwrap_or_default(),
         })
         .collect())
 }
@@ -70,7 +68,7 @@ pub fn set(home: &Home, key: &str, value: &str) -> Result<Set> {
                 .hint("use letters, digits and _, not starting with a digit"),
         );
     }
-    settings::validate(key, value).map_err(|e| refuse(key, &e.message, e.hint))?;
+    keys::validate(key, value).map_err(|e| refuse(key, &e.message, e.hint))?;
     env_file::writable(value).map_err(|e| {
         refuse(
             key,
@@ -87,7 +85,7 @@ pub fn set(home: &Home, key: &str, value: &str) -> Result<Set> {
             env.get(k).map(str::to_string)
         }
     };
-    if let Some(clash) = settings::clashes(after)
+    if let Some(clash) = keys::clashes(after)
         .into_iter()
         .find(|c| c.keys.contains(&key))
     {
@@ -100,8 +98,8 @@ pub fn set(home: &Home, key: &str, value: &str) -> Result<Set> {
     env.set(key, value);
     env_store::save(&home.dir()?, &env)?;
     Ok(Set {
-        unknown_key: settings::key(key).is_none(),
-        shown: if settings::is_secret(key) {
+        unknown_key: keys::key(key).is_none(),
+        shown: if keys::is_secret(key) {
             MASK.to_string()
         } else {
             value.to_string()

@@ -10,7 +10,8 @@ use crate::core::owned_files;
 use crate::topology_a::env_file::EnvFile;
 use crate::topology_a::env_store::{self, ENV_FILE};
 use crate::topology_a::home::{Home, CDE_DIR, TLS_DIR};
-use crate::topology_a::settings::{self, Invoker, Settings, Shell};
+use crate::topology_a::keys::{self, Invoker};
+use crate::topology_a::settings::{Settings, Shell};
 use crate::topology_a::{generated, tls};
 use std::os::unix::fs::MetadataExt;
 
@@ -86,11 +87,11 @@ fn complete_env(dir: &Dir) -> Result<(EnvFile, bool, Vec<String>)> {
     let mut env = existing.unwrap_or_default();
     let by = Invoker::current();
     let mut added = Vec::new();
-    for key in settings::KEYS {
+    for key in keys::KEYS {
         if env.contains(key.name) {
             continue;
         }
-        let value = match settings::default_value(key, by) {
+        let value = match keys::default_value(key, by) {
             Some(v) => v,
             None => generate_password()?,
         };
