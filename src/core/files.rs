@@ -481,9 +481,9 @@ fn open_dir_path(path: &Path, create: bool) -> io::Result<Dir> {
     Ok(cur)
 }
 
-/// Read a text file without following a symlink in its last component; a FIFO, device or
-/// folder is refused instead of blocking or misreading (see [`is_not_regular`]).
-pub fn read_text_nofollow(path: &Path) -> io::Result<String> {
+/// Read a file without following a symlink in its last component; a FIFO, device or folder is
+/// refused instead of blocking or misreading (see [`is_not_regular`]).
+pub fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .read(true)
@@ -495,7 +495,13 @@ pub fn read_text_nofollow(path: &Path) -> io::Result<String> {
     }
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes)?;
-    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    Ok(bytes)
+}
+
+/// [`read_nofollow`] for text: text that is not UTF-8 is `InvalidData`.
+pub fn read_text_nofollow(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_nofollow(path)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// `create_dir_all` for every product: missing folders are created; a link on the way is

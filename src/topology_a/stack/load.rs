@@ -63,7 +63,8 @@ fn read_only_digest(svc: &Service) -> String {
             files.sort();
             for f in files {
                 hasher.update(f.to_string_lossy().as_bytes());
-                hasher.update(&std::fs::read(&f).unwrap_or_default());
+                // Never blocks on a FIFO swapped in since the walk, never follows a link.
+                hasher.update(&files::read_nofollow(&f).unwrap_or_default());
             }
         }
     }
