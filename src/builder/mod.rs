@@ -1,0 +1,8 @@
+//! The native builder (`appgear builder`): a build queue per workspace on Redis Streams, workers
+//! that run pinned recipes, and artifacts under attempt-scoped keys in an object store.
+//!
+//! Pure policy (`state`, `config`, `glob`, `keys`, `manifest`) is kept apart from IO (`queue`,
+//! `store`), so every rule about what a build may do next is unit-tested without a server.
+//! See docs/builder.md.
+
+pub mod state;
