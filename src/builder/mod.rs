@@ -5,4 +5,6 @@
 //! `store`), so every rule about what a build may do next is unit-tested without a server.
 //! See docs/builder.md.
 
+pub mod config;
+pub mod glob;
 pub mod state;
