@@ -5,6 +5,10 @@
 //! `store`), so every rule about what a build may do next is unit-tested without a server.
 //! See docs/builder.md.
 
+pub mod clock;
 pub mod config;
 pub mod glob;
+pub mod id;
+pub mod keys;
+pub mod manifest;
 pub mod state;
