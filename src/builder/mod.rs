@@ -12,3 +12,4 @@ pub mod id;
 pub mod keys;
 pub mod manifest;
 pub mod state;
+pub mod store;

@@ -1,0 +1,87 @@
+//! Where attempts leave their outputs: an object store with the few operations the builder
+//! needs. Every write is a create that refuses an existing key (S3 `If-None-Match: *`), because
+//! keys are attempt-scoped and never reused: an overwrite can only be a bug or a zombie.
+//!
+//! This round has an in-memory store (tests) and a folder store (local runs); the S3 client
+//! (object_store with `aws`, for Ceph RGW) implements the same trait next.
+
+pub mod fs;
+pub mod memory;
+
+use std::future::Future;
+use std::path::PathBuf;
+
+/// What is stored beside an object's bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub content_type: String,
+    /// The SHA-256 the writer computed (S3: `x-amz-meta-sha256`): stores do not check it, so the
+    /// builder computes it itself.
+    pub sha256: String,
+}
+
+/// An object's bytes: in memory for small files, a local file for artifacts.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The key exists: nothing was written.
+    AlreadyExists(String),
+    NotFound(String),
+    /// The key cannot be stored (escapes the store, is empty).
+    BadKey(String),
+    /// The store did not answer or failed; worth retrying.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::AlreadyExists(k) => write!(f, "{k} already exists"),
+            StoreError::NotFound(k) => write!(f, "{k} does not exist"),
+            StoreError::BadKey(k) => write!(f, "{k:?} is not a valid object key"),
+            StoreError::Unavailable(m) => write!(f, "object store unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The operations the builder uses. Futures are `Send` so a worker can run uploads on any task.
+pub trait ObjectStore: Send + Sync {
+    /// Store `body` under `key` unless the key exists.
+    fn put_new(
+        &self,
+        key: &str,
+        body: Body,
+        meta: Meta,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get(&self, key: &str) -> impl Future<Output = Result<(Vec<u8>, Meta), StoreError>> + Send;
+
+    /// Every key that starts with `prefix`, sorted.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<Listed>, StoreError>> + Send;
+
+    /// Whether the store answers (for `/readyz`).
+    fn ready(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The bytes of a body (the in-memory and folder stores read files whole).
+pub(crate) async fn body_bytes(key: &str, body: Body) -> Result<Vec<u8>, StoreError> {
+    match body {
+        Body::Bytes(b) => Ok(b),
+        Body::File(p) => tokio::fs::read(&p).await.map_err(|e| {
+            StoreError::Unavailable(format!("cannot read {} for {key}: {e}", p.display()))
+        }),
+    }
+}
