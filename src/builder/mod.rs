@@ -11,5 +11,6 @@ pub mod glob;
 pub mod id;
 pub mod keys;
 pub mod manifest;
+pub mod queue;
 pub mod state;
 pub mod store;

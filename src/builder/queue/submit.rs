@@ -1,0 +1,99 @@
+//! Submitting a build: the hash, the stream entry and the idempotency key in one script, so a
+//! retried request (N8n retries up to 5 times) gives the same build and never a second one.
+
+use crate::builder::clock::now_ms;
+use crate::builder::id::BuildId;
+use crate::builder::queue::error::QueueError;
+use crate::builder::queue::job::{status_fields, BuildSpec, Job};
+use crate::builder::queue::names::GROUP;
+use crate::builder::queue::scripts::SUBMIT;
+use crate::builder::queue::Queue;
+use crate::builder::state::Status;
+use crate::core::digest::sha256_hex;
+
+/// The longest Idempotency-Key accepted (Stripe's limit too).
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub job: Job,
+    /// False when the Idempotency-Key had already given this build.
+    pub created: bool,
+}
+
+/// Whether an Idempotency-Key is acceptable: 1 to 255 visible ASCII characters.
+pub fn valid_idempotency_key(k: &str) -> bool {
+    !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Queue {
+    pub async fn submit(
+        &self,
+        spec: BuildSpec,
+        idempotency_key: Option<&str>,
+    ) -> Result<Submitted, QueueError> {
+        if !self.targets.contains(&spec.target) {
+            return Err(QueueError::UnknownTarget(
+                spec.target.clone(),
+                self.targets.clone(),
+            ));
+        }
+        let spec_json =
+            serde_json::to_string(&spec).map_err(|e| QueueError::Corrupt(format!("spec: {e}")))?;
+        let spec_sha = sha256_hex(spec_json.as_bytes());
+        let id = BuildId::generate().map_err(|e| QueueError::Redis(e.message))?;
+        let now = now_ms();
+        let key = match idempotency_key {
+            Some(k) if !valid_idempotency_key(k) => {
+                return Err(QueueError::BadRequest(
+                    "the Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+                ))
+            }
+            k => k,
+        };
+        let script = redis::Script::new(SUBMIT);
+        let mut inv = script.prepare_invoke();
+        inv.key(self.names.job(&id))
+            .key(self.names.stream(&spec.target))
+            .key(self.names.idempotency(key.unwrap_or("")))
+            .key(self.names.index())
+            .arg(match key {
+                Some(_) => self.settings.idempotency_ttl.as_secs().max(1).to_string(),
+                None => String::new(),
+            })
+            .arg(id.as_str())
+            .arg(&spec_sha)
+            .arg(now)
+            .arg(GROUP);
+        let mut fields = status_fields(&Status::new());
+        fields.extend([
+            ("workspace", self.workspace.as_str().to_string()),
+            ("spec", spec_json),
+            ("spec_sha", spec_sha.clone()),
+            ("rev", "1".to_string()),
+            ("submitted_ms", now.to_string()),
+            ("queued_ms", now.to_string()),
+        ]);
+        for (k, v) in fields {
+            inv.arg(k).arg(v);
+        }
+        let mut c = self.conn().await?;
+        let (created, value): (i64, String) = self.checked(inv.invoke_async(&mut c).await).await?;
+        if created == 1 {
+            let job = self.get(&id).await?;
+            return Ok(Submitted { job, created: true });
+        }
+        // "<id> <spec sha>" of the earlier submit.
+        let (seen_id, seen_sha) = value.split_once(' ').unwrap_or((value.as_str(), ""));
+        let seen_id = BuildId::parse(seen_id)
+            .map_err(|_| QueueError::Corrupt(format!("idempotency record {value:?}")))?;
+        if seen_sha != spec_sha {
+            return Err(QueueError::IdempotencyConflict(seen_id));
+        }
+        let job = self.get(&seen_id).await?;
+        Ok(Submitted {
+            job,
+            created: false,
+        })
+    }
+}
