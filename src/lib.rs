@@ -17,6 +17,7 @@
 //! Data flows one way: `.env` settings → model → renderers (compose file, Kubernetes YAML) and
 //! appliers (Docker Engine API).
 
+pub mod builder;
 pub mod cli;
 pub mod core;
 pub mod gitops;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// The products, and which other products each may use. Everything may use `core`; only `cli`
 /// may use the products; nothing may use `cli`.
 const PRODUCTS: &[(&str, &[&str])] = &[
+    ("builder", &[]),
     ("topology_a", &[]),
     ("gitops", &[]),
     ("multiplayer", &[]),

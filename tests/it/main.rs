@@ -9,6 +9,7 @@ mod common;
 #[allow(dead_code)]
 mod redis_server;
 
+mod builder_queue;
 mod cli;
 mod gitops_airbyte_chart;
 mod gitops_ids;
