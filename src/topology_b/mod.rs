@@ -9,11 +9,13 @@
 //! - `addons` (which files make an add-on, checked objects), `mirror` (APPGEAR_ADDONS_MIRROR),
 //!   `cache` (`<home>/data/cache`), `supply` (mirror → cache → upstream).
 //! - `waits`: when an applied object is ready, from its status.
+//! - `api`: the Kubernetes client, server-side apply in phases, waits and their reports (IO).
 //! - `stages`: the stages of `cluster up` and the plan `--dry-run` prints.
 //! - `preflight`: the machine's numbers against the profile, each finding with its fix.
 //! - `workspaces`: the local cluster's workspaces, recorded in the home.
 
 pub mod addons;
+pub mod api;
 pub mod cache;
 pub mod image;
 pub mod kind_config;

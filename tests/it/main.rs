@@ -23,4 +23,5 @@ mod schemas;
 mod tls;
 mod topology_a;
 mod topology_b;
+mod topology_b_apply;
 mod verify_rules;
