@@ -1,7 +1,10 @@
 //! `appgear multiplayer serve|token`: the real-time collaboration gateway and its access tokens.
 
 use crate::core::error::{Error, Result};
-use crate::multiplayer::config::{self, RawSettings, DEFAULT_LISTEN, DEFAULT_PREFIX};
+use crate::multiplayer::config::{
+    self, RawSettings, DEFAULT_HEADER_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_PENDING_CONNECTIONS,
+    DEFAULT_PREFIX,
+};
 use crate::multiplayer::token::{self, Claims};
 use crate::multiplayer::GatewayConfig;
 use clap::{Args, Subcommand};
@@ -59,6 +62,14 @@ pub struct ServeArgs {
     /// closing). The stock client renews its presence every 15 s; keep this above 30s.
     #[arg(long, env = "MULTIPLAYER_IDLE_TIMEOUT", default_value = "45s")]
     pub idle_timeout: String,
+    /// Most connections that are not editor sessions (before the upgrade, health and lock
+    /// calls, refusals); at the limit a new one replaces the one waiting longest for its request.
+    #[arg(long, env = "MULTIPLAYER_MAX_PENDING_CONNECTIONS", default_value_t = DEFAULT_MAX_PENDING_CONNECTIONS)]
+    pub max_pending_connections: usize,
+    /// A connection must send a whole request head within this long (after it connects, or
+    /// after its previous answer); else it is closed.
+    #[arg(long, env = "MULTIPLAYER_HEADER_TIMEOUT", default_value = DEFAULT_HEADER_TIMEOUT)]
+    pub header_timeout: String,
 }
 
 #[derive(Args, Debug)]
@@ -112,6 +123,8 @@ fn raw_settings(a: Box<ServeArgs>) -> RawSettings {
         lock_ttl: a.lock_ttl,
         keepalive: a.keepalive,
         idle_timeout: a.idle_timeout,
+        max_pending_connections: a.max_pending_connections,
+        header_timeout: a.header_timeout,
     }
 }
 

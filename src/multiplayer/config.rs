@@ -13,6 +13,8 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_PREFIX: &str = "/multiplayer";
 /// The stock client drops a connection that saw no data frame for 30 s.
 pub const CLIENT_SILENCE_LIMIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_PENDING_CONNECTIONS: usize = 1024;
+pub const DEFAULT_HEADER_TIMEOUT: &str = "10s";
 
 /// Settings as given (flags, with environment fallbacks already applied by the command line).
 #[derive(Debug, Clone, Default)]
@@ -34,6 +36,8 @@ pub struct RawSettings {
     pub lock_ttl: String,
     pub keepalive: String,
     pub idle_timeout: String,
+    pub max_pending_connections: usize,
+    pub header_timeout: String,
 }
 
 /// The per-workspace signing secret. Never printed: `Debug` is redacted.
@@ -72,6 +76,10 @@ pub struct GatewayConfig {
     pub keepalive: Duration,
     /// A connection with no inbound frame for this long is closed (its peer is gone).
     pub idle_timeout: Duration,
+    /// Connections that are not editor sessions (before the upgrade, plain HTTP, refusals).
+    pub max_pending_connections: usize,
+    /// A connection must deliver a whole request head within this long.
+    pub header_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -95,10 +103,19 @@ impl GatewayConfig {
             return Err(Error::bad_input("--max-message-size is below 1KiB")
                 .hint("editor updates need room: use at least 64KiB, default 16MiB"));
         }
-        if raw.max_connections == 0 || raw.send_queue == 0 {
+        if raw.max_connections == 0 || raw.send_queue == 0 || raw.max_pending_connections == 0 {
+            return Err(Error::bad_input(
+                "--max-connections, --max-pending-connections and --send-queue must be above 0",
+            )
+            .hint("leave them out to use the defaults"));
+        }
+        let header_timeout = parse_duration("--header-timeout", &raw.header_timeout)?;
+        if header_timeout < Duration::from_secs(1) {
             return Err(
-                Error::bad_input("--max-connections and --send-queue must be above 0")
-                    .hint("leave them out to use the defaults"),
+                Error::bad_input("--header-timeout is below 1s").hint(format!(
+                    "a client on a slow network needs time to send its request; default \
+                 {DEFAULT_HEADER_TIMEOUT}"
+                )),
             );
         }
         let unload_grace = parse_duration("--unload-grace", &raw.unload_grace)?;
@@ -134,6 +151,8 @@ impl GatewayConfig {
             lock_ttl,
             keepalive,
             idle_timeout,
+            max_pending_connections: raw.max_pending_connections,
+            header_timeout,
         })
     }
 

@@ -18,6 +18,12 @@ pub struct Metrics {
     pub backplane_published: AtomicU64,
     pub backplane_received: AtomicU64,
     pub redis_errors: AtomicU64,
+    /// Connections that are not editor sessions (before the upgrade, plain HTTP, refusals).
+    pub pending_connections: AtomicI64,
+    pub header_timeouts: AtomicU64,
+    pub pending_evicted: AtomicU64,
+    pub pending_refused: AtomicU64,
+    pub accept_errors: AtomicU64,
 }
 
 pub fn inc(c: &AtomicU64) {
@@ -138,7 +144,38 @@ impl Metrics {
             "multiplayer_redis_errors_total",
             "counter",
             "Failed Redis operations.",
-            &[(l, c(&self.redis_errors).into())],
+            &[(l.clone(), c(&self.redis_errors).into())],
+        );
+        metric(
+            "multiplayer_pending_connections",
+            "gauge",
+            "Connections that are not editor sessions: before the upgrade, plain HTTP, refusals.",
+            &[(l.clone(), g(&self.pending_connections).into())],
+        );
+        metric(
+            "multiplayer_pending_closed_total",
+            "counter",
+            "Connections closed before becoming a session, by reason.",
+            &[
+                (
+                    format!("{l},reason=\"header_timeout\""),
+                    c(&self.header_timeouts).into(),
+                ),
+                (
+                    format!("{l},reason=\"evicted\""),
+                    c(&self.pending_evicted).into(),
+                ),
+                (
+                    format!("{l},reason=\"full\""),
+                    c(&self.pending_refused).into(),
+                ),
+            ],
+        );
+        metric(
+            "multiplayer_accept_errors_total",
+            "counter",
+            "Failed accepts (at the open-file limit, for instance).",
+            &[(l, c(&self.accept_errors).into())],
         );
         out
     }

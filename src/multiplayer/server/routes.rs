@@ -4,11 +4,12 @@
 
 use crate::multiplayer::server::context::Context;
 use crate::multiplayer::server::locks_api;
+use crate::multiplayer::server::pending::ConnHandle;
 use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::server::reply::{not_found, text};
 use crate::multiplayer::server::room_path::local_path;
 use crate::multiplayer::server::upgrade;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{ConnectInfo, FromRef, Request, State};
 use axum::handler::Handler;
 use axum::http::uri::{PathAndQuery, Uri};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -55,6 +56,34 @@ pub fn router(ctx: Arc<Context>, rooms: Arc<Registry>) -> Router {
     Router::new()
         .fallback_service(endpoints)
         .layer(middleware::from_fn_with_state(app, rooms_and_prefix))
+        .layer(middleware::from_fn(in_request))
+}
+
+/// While a request is answered its connection is neither timed nor evicted (see `pending`);
+/// once the answer is out it waits for its next request head under a fresh deadline.
+async fn in_request(req: Request, next: Next) -> Response {
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|c| c.0.clone());
+    let _answering = conn.map(Answering::start);
+    next.run(req).await
+}
+
+/// Ends the request's phase when dropped, also if the client went away mid-request.
+struct Answering(ConnHandle);
+
+impl Answering {
+    fn start(conn: ConnHandle) -> Self {
+        conn.request_started();
+        Answering(conn)
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
 }
 
 async fn rooms_and_prefix(State(app): State<App>, req: Request, next: Next) -> Response {

@@ -11,6 +11,8 @@ use crate::multiplayer::redis::persistence::RedisDocStore;
 use crate::multiplayer::redis::pubsub::RedisBackplane;
 use crate::multiplayer::room::link::SessionIds;
 use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::listener::GatewayListener;
+use crate::multiplayer::server::pending::{ConnHandle, PendingConnections};
 use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::server::routes;
 use crate::multiplayer::server::slots::ConnectionSlots;
@@ -89,16 +91,14 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
         config,
     });
     let rooms = Arc::new(Registry::new(ctx.room_deps()));
-    let app = routes::router(ctx.clone(), rooms.clone());
     let stop = ctx.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            log::info("stopping: closing sessions with 1012 so that clients reconnect elsewhere");
-            stop.shutdown.send_replace(true);
-        })
-        .await
-        .map_err(|e| Error::internal(format!("the HTTP server failed: {e}")))?;
+    http(listener, ctx.clone(), rooms.clone(), async move {
+        wait_for_signal().await;
+        log::info("stopping: closing sessions with 1012 so that clients reconnect elsewhere");
+        stop.shutdown.send_replace(true);
+    })
+    .await
+    .map_err(|e| Error::internal(format!("the HTTP server failed: {e}")))?;
     // Sessions were told to close; give them a moment, then flush every room.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while ctx.metrics.active_sessions.load(Ordering::Relaxed) > 0 {
@@ -112,6 +112,26 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
     }
     log::info("stopped");
     Ok(0)
+}
+
+/// Serve the routes on `listener` until `stop` resolves. Every connection is bounded before it
+/// becomes an editor session (`--header-timeout`, `--max-pending-connections`).
+pub async fn http(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<Context>,
+    rooms: Arc<Registry>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let pending = PendingConnections::new(
+        ctx.config.max_pending_connections,
+        ctx.config.header_timeout,
+        ctx.metrics.clone(),
+    );
+    let listener = GatewayListener::new(listener, pending, ctx.metrics.clone());
+    let app = routes::router(ctx, rooms).into_make_service_with_connect_info::<ConnHandle>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
 }
 
 async fn wait_for_signal() {

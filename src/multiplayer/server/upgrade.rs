@@ -7,6 +7,7 @@ use crate::multiplayer::metrics::inc;
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::server::auth::editor_claims;
 use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::pending::ConnHandle;
 use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::server::reply::{busy, text};
 use crate::multiplayer::server::room_path::room_from_path;
@@ -14,7 +15,7 @@ use crate::multiplayer::server::session;
 use crate::multiplayer::server::slots::Slot;
 use crate::multiplayer::token::Claims;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRef, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -49,9 +50,10 @@ where
 }
 
 /// A connection slot, taken before the handshake so that a burst cannot pass the limit while
-/// earlier connections are still starting; freed when the session ends or the upgrade fails.
-/// Refused with a retryable 503 while stopping or at the limit.
-pub struct Admitted(Slot);
+/// earlier connections are still starting; freed when the session ends, the upgrade fails, or
+/// at once when the upgrade is refused. Refused with a retryable 503 while stopping or at the
+/// limit. Also the connection's pending place, which it leaves when it becomes a session.
+pub struct Admitted(Slot, Option<ConnHandle>);
 
 impl<S> FromRequestParts<S> for Admitted
 where
@@ -60,13 +62,17 @@ where
 {
     type Rejection = Response;
 
-    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let ctx = Arc::<Context>::from_ref(state);
         if ctx.stopping() {
             return Err(busy("the gateway is stopping"));
         }
+        let conn = parts
+            .extensions
+            .get::<ConnectInfo<ConnHandle>>()
+            .map(|c| c.0.clone());
         match ctx.slots.try_take() {
-            Some(slot) => Ok(Admitted(slot)),
+            Some(slot) => Ok(Admitted(slot, conn)),
             None => {
                 inc(&ctx.metrics.rejected_busy);
                 Err(busy("the gateway is at its connection limit"))
@@ -80,7 +86,7 @@ pub async fn upgrade(
     State(ctx): State<Arc<Context>>,
     State(rooms): State<Arc<Registry>>,
     RoomName(room): RoomName,
-    Admitted(slot): Admitted,
+    Admitted(slot, conn): Admitted,
     ws: WebSocketUpgrade,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
@@ -102,16 +108,24 @@ pub async fn upgrade(
         ws.set_selected_protocol(p);
     }
     match verdict {
-        Ok((room, claims)) => ws.on_upgrade(move |socket| async move {
-            session::run(socket, ctx, rooms, room, claims).await;
-            drop(slot);
-        }),
-        Err(why) => {
-            inc(&ctx.metrics.rejected_bad_token);
+        Ok((room, claims)) => {
+            // Now, not once the upgrade is done: until then the connection must not be
+            // evicted or timed as one waiting for a request.
+            if let Some(conn) = conn {
+                conn.became_session();
+            }
             ws.on_upgrade(move |socket| async move {
-                session::refuse(socket, why).await;
+                session::run(socket, ctx, rooms, room, claims).await;
                 drop(slot);
             })
+        }
+        Err(why) => {
+            inc(&ctx.metrics.rejected_bad_token);
+            // A refused client is no editor: its close handshake (up to 2 s) must not hold an
+            // editor's place, or unauthenticated peers could push editors into 503. It stays
+            // among the pending connections until it closes.
+            drop(slot);
+            ws.on_upgrade(move |socket| session::refuse(socket, why))
         }
     }
 }
