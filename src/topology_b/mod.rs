@@ -10,21 +10,27 @@
 //!   `cache` (`<home>/data/cache`), `supply` (mirror → cache → upstream).
 //! - `waits`: when an applied object is ready, from its status.
 //! - `api`: the Kubernetes client, server-side apply in phases, waits and their reports (IO).
+//! - `suite`: the rendered Factory suite as objects for the local cluster.
 //! - `stages`: the stages of `cluster up` and the plan `--dry-run` prints.
-//! - `preflight`: the machine's numbers against the profile, each finding with its fix.
+//! - `preflight`: the machine's numbers against the profile, each finding with its fix;
+//!   `machine` measures them (IO).
+//! - `kind`: the kind command line (IO).
 //! - `workspaces`: the local cluster's workspaces, recorded in the home.
 
 pub mod addons;
 pub mod api;
 pub mod cache;
 pub mod image;
+pub mod kind;
 pub mod kind_config;
+pub mod machine;
 pub mod manifests;
 pub mod mirror;
 pub mod pins;
 pub mod preflight;
 pub mod settings;
 pub mod stages;
+pub mod suite;
 pub mod supply;
 pub mod waits;
 pub mod workspaces;
