@@ -2,7 +2,8 @@
 
 use crate::core::error::{Error, Result};
 use crate::multiplayer::config::{
-    self, RawSettings, DEFAULT_HEADER_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_PENDING_CONNECTIONS,
+    self, RawSettings, DEFAULT_HEADER_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENT_IDS,
+    DEFAULT_MAX_LOCKS_PER_OWNER, DEFAULT_MAX_LOCKS_PER_ROOM, DEFAULT_MAX_PENDING_CONNECTIONS,
     DEFAULT_PREFIX,
 };
 use crate::multiplayer::token::{self, Claims};
@@ -70,6 +71,15 @@ pub struct ServeArgs {
     /// after its previous answer); else it is closed.
     #[arg(long, env = "MULTIPLAYER_HEADER_TIMEOUT", default_value = DEFAULT_HEADER_TIMEOUT)]
     pub header_timeout: String,
+    /// Client ids one connection may announce presence for; entries for more are dropped.
+    #[arg(long, env = "MULTIPLAYER_MAX_CLIENT_IDS", default_value_t = DEFAULT_MAX_CLIENT_IDS)]
+    pub max_client_ids: usize,
+    /// Locks held in one room at once; more are refused (HTTP 429, editors keep waiting).
+    #[arg(long, env = "MULTIPLAYER_MAX_LOCKS_PER_ROOM", default_value_t = DEFAULT_MAX_LOCKS_PER_ROOM)]
+    pub max_locks_per_room: usize,
+    /// Locks one holder (an editor, or an HTTP caller) holds in one room at once.
+    #[arg(long, env = "MULTIPLAYER_MAX_LOCKS_PER_OWNER", default_value_t = DEFAULT_MAX_LOCKS_PER_OWNER)]
+    pub max_locks_per_owner: usize,
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +135,9 @@ fn raw_settings(a: Box<ServeArgs>) -> RawSettings {
         idle_timeout: a.idle_timeout,
         max_pending_connections: a.max_pending_connections,
         header_timeout: a.header_timeout,
+        max_client_ids: a.max_client_ids,
+        max_locks_per_room: a.max_locks_per_room,
+        max_locks_per_owner: a.max_locks_per_owner,
     }
 }
 

@@ -15,6 +15,10 @@ pub const DEFAULT_PREFIX: &str = "/multiplayer";
 pub const CLIENT_SILENCE_LIMIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_PENDING_CONNECTIONS: usize = 1024;
 pub const DEFAULT_HEADER_TIMEOUT: &str = "10s";
+/// A stock client announces one client id; a few more leave room for custom clients.
+pub const DEFAULT_MAX_CLIENT_IDS: usize = 4;
+pub const DEFAULT_MAX_LOCKS_PER_ROOM: usize = 256;
+pub const DEFAULT_MAX_LOCKS_PER_OWNER: usize = 32;
 
 /// Settings as given (flags, with environment fallbacks already applied by the command line).
 #[derive(Debug, Clone, Default)]
@@ -38,6 +42,9 @@ pub struct RawSettings {
     pub idle_timeout: String,
     pub max_pending_connections: usize,
     pub header_timeout: String,
+    pub max_client_ids: usize,
+    pub max_locks_per_room: usize,
+    pub max_locks_per_owner: usize,
 }
 
 /// The per-workspace signing secret. Never printed: `Debug` is redacted.
@@ -80,6 +87,28 @@ pub struct GatewayConfig {
     pub max_pending_connections: usize,
     /// A connection must deliver a whole request head within this long.
     pub header_timeout: Duration,
+    pub limits: Limits,
+}
+
+/// What one connection, one room and one lock holder may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Client ids one connection may announce presence for (a stock client announces one).
+    pub client_ids_per_connection: usize,
+    /// Locks held in one room at once.
+    pub locks_per_room: usize,
+    /// Locks one holder (an editor's client id, or an HTTP caller) holds in one room at once.
+    pub locks_per_owner: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            client_ids_per_connection: DEFAULT_MAX_CLIENT_IDS,
+            locks_per_room: DEFAULT_MAX_LOCKS_PER_ROOM,
+            locks_per_owner: DEFAULT_MAX_LOCKS_PER_OWNER,
+        }
+    }
 }
 
 impl GatewayConfig {
@@ -108,6 +137,15 @@ impl GatewayConfig {
                 "--max-connections, --max-pending-connections and --send-queue must be above 0",
             )
             .hint("leave them out to use the defaults"));
+        }
+        if raw.max_client_ids == 0 || raw.max_locks_per_room == 0 || raw.max_locks_per_owner == 0 {
+            return Err(Error::bad_input(
+                "--max-client-ids, --max-locks-per-room and --max-locks-per-owner must be above 0",
+            )
+            .hint(format!(
+                "a stock client announces one client id; defaults {DEFAULT_MAX_CLIENT_IDS}, \
+                 {DEFAULT_MAX_LOCKS_PER_ROOM} and {DEFAULT_MAX_LOCKS_PER_OWNER}"
+            )));
         }
         let header_timeout = parse_duration("--header-timeout", &raw.header_timeout)?;
         if header_timeout < Duration::from_secs(1) {
@@ -153,6 +191,11 @@ impl GatewayConfig {
             idle_timeout,
             max_pending_connections: raw.max_pending_connections,
             header_timeout,
+            limits: Limits {
+                client_ids_per_connection: raw.max_client_ids,
+                locks_per_room: raw.max_locks_per_room,
+                locks_per_owner: raw.max_locks_per_owner,
+            },
         })
     }
 

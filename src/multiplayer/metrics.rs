@@ -24,6 +24,8 @@ pub struct Metrics {
     pub pending_evicted: AtomicU64,
     pub pending_refused: AtomicU64,
     pub accept_errors: AtomicU64,
+    /// Presence entries dropped because their connection already announced the most client ids.
+    pub client_ids_refused: AtomicU64,
 }
 
 pub fn inc(c: &AtomicU64) {
@@ -175,7 +177,13 @@ impl Metrics {
             "multiplayer_accept_errors_total",
             "counter",
             "Failed accepts (at the open-file limit, for instance).",
-            &[(l, c(&self.accept_errors).into())],
+            &[(l.clone(), c(&self.accept_errors).into())],
+        );
+        metric(
+            "multiplayer_client_ids_refused_total",
+            "counter",
+            "Presence entries dropped: their connection had announced --max-client-ids already.",
+            &[(l, c(&self.client_ids_refused).into())],
         );
         out
     }

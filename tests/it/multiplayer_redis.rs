@@ -115,8 +115,8 @@ async fn a_renewed_lock_stays_listed_even_if_its_path_left_the_index() {
     );
     // What a listing that saw the path expire does just as the path is locked again.
     let mut c = link.conn().await.unwrap();
-    let _: i64 = redis::cmd("SREM")
-        .arg(keys.lock_index("room"))
+    let _: i64 = redis::cmd("HDEL")
+        .arg(keys.lock_table("room"))
         .arg("f.ts")
         .query_async(&mut c)
         .await
@@ -163,13 +163,156 @@ async fn listing_forgets_only_paths_whose_lease_is_gone() {
         ["long"]
     );
     let mut c = link.conn().await.unwrap();
-    let mut index: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(keys.lock_index("room"))
+    let mut index: Vec<String> = redis::cmd("HKEYS")
+        .arg(keys.lock_table("room"))
         .query_async(&mut c)
         .await
         .unwrap();
     index.sort();
-    assert_eq!(index, ["long"], "the expired path left the index");
+    assert_eq!(index, ["long"], "the expired path left the room's table");
+}
+
+/// Every key of a workspace.
+async fn keys_of(link: &RedisLink, workspace: &str) -> Vec<String> {
+    let mut c = link.conn().await.unwrap();
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("appgear:mp:{workspace}:*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn fencing_grows_per_path_and_only_the_workspace_counter_outlives_the_locks() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let ws = unique("fence");
+    let locks = LockStore::new(link.clone(), Keys::new(&ws));
+    let ttl = Duration::from_millis(500);
+    let mut last = 0;
+    for round in 0..3 {
+        // Many paths, in two rooms: taken, some released, the rest left to expire.
+        for i in 0..50 {
+            let room = if i % 2 == 0 { "a" } else { "b" };
+            let g = locks
+                .acquire(room, &format!("p{i}"), "x", ttl)
+                .await
+                .unwrap();
+            assert!(g.granted);
+            if i % 3 == 0 {
+                assert!(locks.release(room, &format!("p{i}"), "x").await.unwrap());
+            }
+        }
+        // The same path again and again: a higher token each time, also after an expiry.
+        let g = locks
+            .acquire("a", "same", &format!("holder{round}"), ttl)
+            .await
+            .unwrap();
+        assert!(
+            g.granted && g.fencing > last,
+            "round {round}: {} after {last}",
+            g.fencing
+        );
+        last = g.fencing;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(
+        keys_of(&link, &ws).await,
+        [format!("appgear:mp:{ws}:fence")],
+        "keys outlived their locks"
+    );
+}
+
+#[tokio::test]
+async fn a_path_locked_by_an_earlier_version_stays_above_its_old_counter() {
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let ws = unique("legacy");
+    let keys = Keys::new(&ws);
+    let locks = LockStore::new(link.clone(), keys.clone());
+    // An earlier version counted per path, without expiry.
+    let mut c = link.conn().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(keys.fence("room", "old.ts"))
+        .arg(1000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let g = locks
+        .acquire("room", "old.ts", "x", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(g.fencing, 1001);
+    // The old counter follows (an older replica counts on from there) and now expires.
+    let (old, pttl): (u64, i64) = redis::pipe()
+        .get(keys.fence("room", "old.ts"))
+        .cmd("PTTL")
+        .arg(keys.fence("room", "old.ts"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(old, 1001);
+    assert!(pttl > 0, "the old counter does not expire");
+    // The workspace's counter moved above it: every later grant is higher.
+    let next = locks
+        .acquire("room", "new.ts", "x", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(next.fencing > 1001);
+}
+
+#[tokio::test]
+async fn limits_refuse_new_locks_per_room_and_per_owner_but_never_a_renewal() {
+    use appgear::multiplayer::redis::locks::{LockLimits, Over};
+    let redis = RedisServer::start();
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
+    let locks = LockStore::new(link, Keys::new(&unique("limits"))).limited(LockLimits {
+        per_room: 3,
+        per_owner: 2,
+    });
+    let ttl = Duration::from_secs(5);
+    let take =
+        async |path: &str, owner: &str| locks.acquire("room", path, owner, ttl).await.unwrap();
+    assert!(take("a", "alice").await.granted);
+    assert!(take("b", "alice").await.granted);
+    let third = take("c", "alice").await;
+    assert!(!third.granted);
+    assert_eq!(third.over, Some(Over::Owner(2)));
+    assert!(take("c", "bob").await.granted);
+    let full = take("d", "carol").await;
+    assert_eq!((full.granted, full.over), (false, Some(Over::Room(3))));
+    // A holder renews whatever the counts.
+    assert!(take("a", "alice").await.granted);
+    // Another room has its own budget.
+    assert!(
+        locks
+            .acquire("other", "d", "carol", ttl)
+            .await
+            .unwrap()
+            .granted
+    );
+    // A lock given back, or one that ran out, makes room.
+    assert!(locks.release("room", "b", "alice").await.unwrap());
+    assert!(take("d", "carol").await.granted);
+    assert!(locks.release("room", "d", "carol").await.unwrap());
+    let short = locks
+        .acquire("room", "short", "dave", Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert!(short.granted);
+    assert_eq!(take("e", "eve").await.over, Some(Over::Room(3)));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(take("e", "eve").await.granted);
+    let listed: Vec<String> = locks
+        .list("room")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.path)
+        .collect();
+    assert_eq!(listed, ["a", "c", "e"]);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 // Shared helpers for the gateway's Node suite: a real Redis, real `appgear multiplayer serve`
 // processes and stock y-websocket clients.
 import { spawn, execFileSync } from 'node:child_process'
+import * as encoding from 'lib0/encoding'
 import net from 'node:net'
 import crypto from 'node:crypto'
 import WebSocket from 'ws'
@@ -195,4 +196,32 @@ export function redisCommand (url, ...args) {
     s.on('data', (d) => { s.destroy(); resolve(d.toString().split('\r\n')[0]) })
     s.on('error', reject)
   })
+}
+
+/** An awareness message by hand: [messageAwareness, [count, (client, clock, state)*]]. */
+export function awarenessFrame (entries) {
+  const inner = encoding.createEncoder()
+  encoding.writeVarUint(inner, entries.length)
+  for (const [client, clock, state] of entries) {
+    encoding.writeVarUint(inner, client)
+    encoding.writeVarUint(inner, clock)
+    encoding.writeVarString(inner, state)
+  }
+  const enc = encoding.createEncoder()
+  encoding.writeVarUint(enc, 1)
+  encoding.writeVarUint8Array(enc, encoding.toUint8Array(inner))
+  return encoding.toUint8Array(enc)
+}
+
+/** A bare WebSocket to a room (no provider): { raw, opened, closed (resolves with the code) }. */
+export function rawSocket (gw, room, token) {
+  const raw = new WebSocket(`${gw.url}/${encodeURIComponent(room)}`, [token])
+  const closed = new Promise((resolve) => raw.on('close', (code) => resolve(code)))
+  const opened = new Promise((resolve, reject) => { raw.on('open', resolve); raw.on('error', reject) })
+  return { raw, closed, opened }
+}
+
+/** The room's locks as the gateway's own presence entry shows them to `e`. */
+export function gatewayEntry (e) {
+  return [...e.awareness.getStates().values()].find((s) => s.appgear?.role === 'gateway')?.appgear
 }

@@ -3,8 +3,7 @@
 // and keep nothing of it: no relay, nothing in what joiners receive.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import * as encoding from 'lib0/encoding'
-import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, sleep, dispose, WebSocket } from './helpers.mjs'
+import { startGateway, mintToken, editor, synced, waitFor, uniqueWorkspace, sleep, dispose, awarenessFrame, rawSocket } from './helpers.mjs'
 
 let gw, ws, token
 const open = []
@@ -21,28 +20,6 @@ after(async () => {
   await gw.stop()
 })
 
-/** An awareness message by hand: [messageAwareness, [count, (client, clock, state)*]]. */
-function awarenessFrame (entries) {
-  const inner = encoding.createEncoder()
-  encoding.writeVarUint(inner, entries.length)
-  for (const [client, clock, state] of entries) {
-    encoding.writeVarUint(inner, client)
-    encoding.writeVarUint(inner, clock)
-    encoding.writeVarString(inner, state)
-  }
-  const enc = encoding.createEncoder()
-  encoding.writeVarUint(enc, 1)
-  encoding.writeVarUint8Array(enc, encoding.toUint8Array(inner))
-  return encoding.toUint8Array(enc)
-}
-
-function rawClient (room, t) {
-  const raw = new WebSocket(`${gw.url}/${encodeURIComponent(room)}`, [t])
-  const closed = new Promise((resolve) => raw.on('close', (code) => resolve(code)))
-  const opened = new Promise((resolve, reject) => { raw.on('open', resolve); raw.on('error', reject) })
-  return { raw, closed, opened }
-}
-
 test('a presence state that is not JSON closes its sender with 1007 and reaches nobody', async () => {
   const room = 'not-json'
   const watcher = client(room)
@@ -53,7 +30,7 @@ test('a presence state that is not JSON closes its sender with 1007 and reaches 
   process.on('uncaughtException', onError)
   try {
     // A read-only token is enough to send presence.
-    const rogue = rawClient(room, mintToken(ws, { readOnly: true }))
+    const rogue = rawSocket(gw, room, mintToken(ws, { readOnly: true }))
     await rogue.opened
     // One good entry next to the bad one: nothing of the message may be kept.
     rogue.raw.send(awarenessFrame([[424242, 1, '{"user":{"name":"ok"}}'], [434343, 1, '{not json']]))
@@ -80,7 +57,7 @@ test('null and any JSON value are still accepted as presence states', async () =
   const room = 'json-values'
   const watcher = client(room)
   await synced(watcher)
-  const sender = rawClient(room, token)
+  const sender = rawSocket(gw, room, token)
   await sender.opened
   let closedWith = null
   sender.closed.then((c) => { closedWith = c })

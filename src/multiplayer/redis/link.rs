@@ -108,12 +108,17 @@ impl Keys {
     pub fn lock(&self, room: &str, path: &str) -> String {
         format!("{}:lock:{}:{path}", self.base, Self::room_part(room))
     }
+    /// The per-path fencing counter of earlier versions, read so that tokens stay above it.
     pub fn fence(&self, room: &str, path: &str) -> String {
         format!("{}:fence:{}:{path}", self.base, Self::room_part(room))
     }
-    /// The set of paths that may be locked in a room (an index for listing).
-    pub fn lock_index(&self, room: &str) -> String {
-        format!("{}:locks:{}", self.base, Self::room_part(room))
+    /// The workspace's one fencing counter (the only lock key that never expires).
+    pub fn fence_counter(&self) -> String {
+        format!("{}:fence", self.base)
+    }
+    /// A room's locks: path → `<expires at ms>|<fencing>|<owner>`.
+    pub fn lock_table(&self, room: &str) -> String {
+        format!("{}:locktab:{}", self.base, Self::room_part(room))
     }
 }
 

@@ -1,8 +1,26 @@
-//! Advisory locks on a path inside a room: a Redis lease (`SET NX PX`, renewed by its owner,
-//! released by compare-and-delete) plus a fencing token (`INCR`) handed out with each grant.
+//! Advisory locks on a path inside a room: a Redis lease (`SET PX`, renewed by its owner,
+//! released by compare-and-delete) plus a fencing token handed out with each grant.
 //!
 //! An owner is a string: `yjs:<clientID>` for an editor that asked through its awareness state,
 //! or `http:<token subject>` for an HTTP caller. The lease value is `<fencing>|<owner>`.
+//!
+//! Every key expires except one per workspace:
+//! - the lease, after its TTL;
+//! - the room's lock table (a hash `path → <expires at ms>|<fencing>|<owner>`, the listing and
+//!   the counts the limits need), once its longest lease would have run out; entries whose
+//!   time passed are dropped whenever the table is read;
+//! - the fencing counter, one per workspace, which never expires. Fencing tokens must only
+//!   grow for a path: a holder that stalled past its lease still carries its old token, and a
+//!   storage that compares tokens must see every later holder's as higher. A counter per path
+//!   left a key behind for every path ever locked (100,000 paths, 100,000 keys, forever); one
+//!   that expired with its lock would start again at 1 below the stale holder's token. One
+//!   counter for the whole workspace grows for every path at the cost of one key. Paths locked
+//!   by earlier versions kept their own counter (`fence:<room>:<path>`): a new grant reads it
+//!   and stays above it (older replicas, during a rolling upgrade, keep counting from there),
+//!   and it expires a week after its last use.
+//!
+//! Limits, checked at each new grant against the table: a room holds at most `per_room` locks
+//! and an owner at most `per_owner` of them; a renewal is never refused.
 
 use crate::multiplayer::redis::link::{Keys, RedisLink};
 use serde::Serialize;
@@ -12,8 +30,8 @@ use std::time::Duration;
 
 pub const MAX_PATH_LEN: usize = 1024;
 pub const MAX_OWNER_LEN: usize = 256;
-/// An editor may ask for this many locks at once; more are ignored.
-pub const MAX_REQUESTS_PER_CLIENT: usize = 64;
+/// How long a per-path fencing counter of an earlier version lives after its last use.
+const LEGACY_FENCE_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
 /// The awareness field an editor sets to ask for locks: `{"lockRequests": ["src/a.ts"]}`.
 pub const REQUEST_FIELD: &str = "lockRequests";
 
@@ -21,10 +39,45 @@ pub const REQUEST_FIELD: &str = "lockRequests";
 pub struct Grant {
     pub granted: bool,
     pub path: String,
-    /// The holder now (the caller when granted).
+    /// The holder now (the caller when granted; empty when a limit refused it).
     pub owner: String,
     pub fencing: u64,
     pub ttl_ms: u64,
+    /// Not granted because of a limit, not because someone holds it.
+    #[serde(skip)]
+    pub over: Option<Over>,
+}
+
+/// Which limit refused a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    /// The room holds `per_room` locks.
+    Room(usize),
+    /// The owner holds `per_owner` locks in the room.
+    Owner(usize),
+}
+
+/// For messages: why the lock was not granted.
+impl std::fmt::Display for Over {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Over::Room(n) => write!(
+                f,
+                "the room holds {n} locks, the most it may (--max-locks-per-room)"
+            ),
+            Over::Owner(n) => write!(
+                f,
+                "the holder holds {n} locks in this room, the most it may (--max-locks-per-owner)"
+            ),
+        }
+    }
+}
+
+/// How many locks a room, and an owner in a room, may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockLimits {
+    pub per_room: usize,
+    pub per_owner: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, PartialOrd, Ord)]
@@ -58,24 +111,28 @@ pub fn http_owner(subject: &str) -> String {
     format!("http:{subject}")
 }
 
-/// The lock paths an awareness state asks for. Invalid entries are skipped; a state that is
-/// not JSON or has no requests asks for nothing.
-pub fn requested_paths(state_json: &str) -> BTreeSet<String> {
+/// The lock paths an awareness state asks for, cut to the first `max` distinct valid ones, and
+/// how many distinct valid paths it asked for. Invalid entries are skipped; a state that is not
+/// JSON or has no requests asks for nothing.
+pub fn requested_paths(state_json: &str, max: usize) -> (BTreeSet<String>, usize) {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(state_json) else {
-        return BTreeSet::new();
+        return (BTreeSet::new(), 0);
     };
-    v.get(REQUEST_FIELD)
-        .and_then(|r| r.as_array())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|i| i.as_str())
-                .filter(|p| valid_path(p))
-                .take(MAX_REQUESTS_PER_CLIENT)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    let Some(items) = v.get(REQUEST_FIELD).and_then(|r| r.as_array()) else {
+        return (BTreeSet::new(), 0);
+    };
+    let mut kept = BTreeSet::new();
+    let mut asked = BTreeSet::new();
+    for p in items
+        .iter()
+        .filter_map(|i| i.as_str())
+        .filter(|p| valid_path(p))
+    {
+        if asked.insert(p) && kept.len() < max {
+            kept.insert(p.to_string());
+        }
+    }
+    (kept, asked.len())
 }
 
 /// What to take and what to give back when an owner's wishes change from `prev` to `next`.
@@ -91,56 +148,120 @@ pub fn parse_lease(v: &str) -> Option<(u64, &str)> {
     Some((f.parse().ok()?, o))
 }
 
-/// Take the lease if free, renew it if ours; report the holder otherwise.
-/// Returns `{granted, fencing, owner, pttl}`.
+/// Redis' clock in milliseconds, so that every replica judges expiry alike. (Before Redis 5 a
+/// script had to ask for effects replication to write after reading the time.)
+const NOW: &str = r#"
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"#;
+
+/// Take the lease if free and within the limits, renew it if ours; report the holder otherwise.
+/// KEYS: lease, the workspace's fencing counter, the room's table, the path's counter of an
+/// earlier version. ARGV: owner, ttl ms, path, per-room limit, per-owner limit, the old
+/// counter's TTL. Returns `{status, fencing, holder, pttl}`: status 1 granted, 0 held by
+/// someone else, 2 the room is full, 3 the owner holds its most.
 const ACQUIRE: &str = r#"
+local owner, ttl, path = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local function record(f)
+  redis.call('HSET', KEYS[3], path, string.format('%d|%s|%s', now + ttl, f, owner))
+  if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
+end
 local v = redis.call('GET', KEYS[1])
 if v then
   local f, o = string.match(v, '^(%d+)|(.*)$')
-  if o == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    redis.call('SADD', KEYS[3], ARGV[3])
-    return {1, f, o, tonumber(ARGV[2])}
+  if o == owner then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    record(f)
+    return {1, f, o, ttl}
   end
   return {0, f or '0', o or '', redis.call('PTTL', KEYS[1])}
 end
-local f = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], f .. '|' .. ARGV[1], 'NX', 'PX', ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[3])
-return {1, tostring(f), ARGV[1], tonumber(ARGV[2])}
-"#;
-
-/// Drop paths from a room's index whose lease is gone, checked at the moment of removal: a
-/// path re-locked since the caller looked stays listed. KEYS: index, then one lease per path in
-/// ARGV.
-const FORGET_EXPIRED: &str = r#"
-for i, path in ipairs(ARGV) do
-  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
-    redis.call('SREM', KEYS[1], path)
+local held, mine = 0, 0
+local entries = redis.call('HGETALL', KEYS[3])
+for i = 1, #entries, 2 do
+  local p = entries[i]
+  local ends, o = string.match(entries[i + 1], '^(%d+)|%d+|(.*)$')
+  if not ends or tonumber(ends) <= now then
+    redis.call('HDEL', KEYS[3], p)
+  elseif p ~= path then
+    held = held + 1
+    if o == owner then mine = mine + 1 end
   end
 end
-return 0
+if held >= tonumber(ARGV[4]) then return {2, '0', '', 0} end
+if mine >= tonumber(ARGV[5]) then return {3, '0', '', 0} end
+local f = redis.call('INCR', KEYS[2])
+local old = tonumber(redis.call('GET', KEYS[4]))
+if old then
+  if old >= f then
+    f = old + 1
+    redis.call('SET', KEYS[2], string.format('%d', f))
+  end
+  redis.call('SET', KEYS[4], string.format('%d', f), 'PX', ARGV[6])
+end
+f = string.format('%d', f)
+redis.call('SET', KEYS[1], f .. '|' .. owner, 'PX', ttl)
+record(f)
+return {1, f, owner, ttl}
 "#;
 
-/// Delete only if we hold it.
+/// Delete only if we hold it. KEYS: lease, the room's table. ARGV: owner, path.
 const RELEASE: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local f, o = string.match(v, '^(%d+)|(.*)$')
 if o ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
 return 1
 "#;
+
+/// The room's live locks as `path, fencing, owner, ms left` groups; dead entries are dropped.
+/// KEYS: the room's table.
+const LIST: &str = r#"
+local out = {}
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  local ends, f, o = string.match(entries[i + 1], '^(%d+)|(%d+)|(.*)$')
+  if not ends or tonumber(ends) <= now then
+    redis.call('HDEL', KEYS[1], entries[i])
+  else
+    table.insert(out, entries[i])
+    table.insert(out, f)
+    table.insert(out, o)
+    table.insert(out, string.format('%d', tonumber(ends) - now))
+  end
+end
+return out
+"#;
+
+fn script(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{NOW}{body}"))
+}
 
 #[derive(Clone)]
 pub struct LockStore {
     link: Arc<RedisLink>,
     keys: Keys,
+    limits: LockLimits,
 }
 
 impl LockStore {
+    /// Locks without limits; the gateway sets them with [`LockStore::limited`].
     pub fn new(link: Arc<RedisLink>, keys: Keys) -> Self {
-        LockStore { link, keys }
+        LockStore {
+            link,
+            keys,
+            limits: LockLimits {
+                per_room: usize::MAX,
+                per_owner: usize::MAX,
+            },
+        }
+    }
+
+    pub fn limited(self, limits: LockLimits) -> Self {
+        LockStore { limits, ..self }
     }
 
     async fn conn(&self) -> Result<redis::aio::MultiplexedConnection, String> {
@@ -160,25 +281,34 @@ impl LockStore {
         ttl: Duration,
     ) -> Result<Grant, String> {
         let mut c = self.conn().await?;
-        let r: redis::RedisResult<(i64, String, String, i64)> = redis::Script::new(ACQUIRE)
+        let r: redis::RedisResult<(i64, String, String, i64)> = script(ACQUIRE)
             .key(self.keys.lock(room, path))
+            .key(self.keys.fence_counter())
+            .key(self.keys.lock_table(room))
             .key(self.keys.fence(room, path))
-            .key(self.keys.lock_index(room))
             .arg(owner)
             .arg(ttl.as_millis() as u64)
             .arg(path)
+            .arg(self.limits.per_room)
+            .arg(self.limits.per_owner)
+            .arg(LEGACY_FENCE_TTL_MS)
             .invoke_async(&mut c)
             .await;
-        let (granted, fencing, holder, pttl) = match r {
+        let (status, fencing, holder, pttl) = match r {
             Ok(v) => v,
             Err(e) => return Err(self.fail(e).await),
         };
         Ok(Grant {
-            granted: granted == 1,
+            granted: status == 1,
             path: path.to_string(),
             owner: holder,
             fencing: fencing.parse().unwrap_or(0),
             ttl_ms: pttl.max(0) as u64,
+            over: match status {
+                2 => Some(Over::Room(self.limits.per_room)),
+                3 => Some(Over::Owner(self.limits.per_owner)),
+                _ => None,
+            },
         })
     }
 
@@ -186,7 +316,9 @@ impl LockStore {
         let mut c = self.conn().await?;
         let r: redis::RedisResult<i64> = redis::Script::new(RELEASE)
             .key(self.keys.lock(room, path))
+            .key(self.keys.lock_table(room))
             .arg(owner)
+            .arg(path)
             .invoke_async(&mut c)
             .await;
         match r {
@@ -195,49 +327,26 @@ impl LockStore {
         }
     }
 
-    /// Every live lease of a room; expired paths are dropped from the index on the way.
+    /// Every live lease of a room, by path.
     pub async fn list(&self, room: &str) -> Result<Vec<LockInfo>, String> {
         let mut c = self.conn().await?;
-        let index = self.keys.lock_index(room);
-        let paths: Vec<String> = match redis::cmd("SMEMBERS").arg(&index).query_async(&mut c).await
-        {
-            Ok(p) => p,
-            Err(e) => return Err(self.fail(e).await),
-        };
-        if paths.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for p in &paths {
-            let k = self.keys.lock(room, p);
-            pipe.get(&k).cmd("PTTL").arg(&k);
-        }
-        let values: Vec<(Option<String>, i64)> = match pipe.query_async(&mut c).await {
+        let r: redis::RedisResult<Vec<String>> = script(LIST)
+            .key(self.keys.lock_table(room))
+            .invoke_async(&mut c)
+            .await;
+        let flat = match r {
             Ok(v) => v,
             Err(e) => return Err(self.fail(e).await),
         };
-        let mut out = Vec::new();
-        let mut gone = Vec::new();
-        for (path, (value, pttl)) in paths.into_iter().zip(values) {
-            match value.as_deref().and_then(parse_lease) {
-                Some((fencing, owner)) => out.push(LockInfo {
-                    owner: owner.to_string(),
-                    path,
-                    fencing,
-                    expires_in_ms: pttl.max(0) as u64,
-                }),
-                None => gone.push(path),
-            }
-        }
-        if !gone.is_empty() {
-            let script = redis::Script::new(FORGET_EXPIRED);
-            let mut call = script.prepare_invoke();
-            call.key(&index);
-            for p in &gone {
-                call.key(self.keys.lock(room, p)).arg(p);
-            }
-            let _: redis::RedisResult<i64> = call.invoke_async(&mut c).await;
-        }
+        let mut out: Vec<LockInfo> = flat
+            .chunks_exact(4)
+            .map(|l| LockInfo {
+                path: l[0].clone(),
+                fencing: l[1].parse().unwrap_or(0),
+                owner: l[2].clone(),
+                expires_in_ms: l[3].parse().unwrap_or(0),
+            })
+            .collect();
         out.sort();
         Ok(out)
     }
@@ -251,11 +360,26 @@ mod tests {
     #[test]
     fn requests_from_awareness_state() {
         let s = r#"{"user":{"name":"ana"},"lockRequests":["src/a.ts","src/a.ts","",3,"b"]}"#;
-        let got: Vec<_> = requested_paths(s).into_iter().collect();
-        assert_eq!(got, vec!["b".to_string(), "src/a.ts".to_string()]);
-        assert!(requested_paths("null").is_empty());
-        assert!(requested_paths("not json").is_empty());
-        assert!(requested_paths(r#"{"lockRequests":"x"}"#).is_empty());
+        let (got, asked) = requested_paths(s, 10);
+        assert_eq!(
+            Vec::from_iter(got),
+            ["b".to_string(), "src/a.ts".to_string()]
+        );
+        assert_eq!(asked, 2);
+        assert_eq!(requested_paths("null", 10), (BTreeSet::new(), 0));
+        assert_eq!(requested_paths("not json", 10), (BTreeSet::new(), 0));
+        assert_eq!(
+            requested_paths(r#"{"lockRequests":"x"}"#, 10),
+            (BTreeSet::new(), 0)
+        );
+    }
+
+    #[test]
+    fn requests_beyond_the_limit_are_cut_in_the_order_asked() {
+        let s = r#"{"lockRequests":["c","a","c","b","d"]}"#;
+        let (kept, asked) = requested_paths(s, 2);
+        assert_eq!(Vec::from_iter(kept), ["a".to_string(), "c".to_string()]);
+        assert_eq!(asked, 4);
     }
 
     #[test]
@@ -293,8 +417,8 @@ mod tests {
 
         #[test]
         fn request_parsing_never_panics(s in "\\PC{0,200}") {
-            let r = requested_paths(&s);
-            prop_assert!(r.len() <= MAX_REQUESTS_PER_CLIENT);
+            let (r, asked) = requested_paths(&s, 8);
+            prop_assert!(r.len() <= 8 && r.len() <= asked);
             prop_assert!(r.iter().all(|p| valid_path(p)));
         }
 

@@ -2,6 +2,7 @@
 //! backplane, lock leases, metrics, the session numbering and the settings that concern rooms.
 //! Everything is shared (`Arc` or cheap to clone), so each room gets its own copy.
 
+use crate::multiplayer::config::Limits;
 use crate::multiplayer::metrics::Metrics;
 use crate::multiplayer::redis::backplane::{Backplane, GatewayId};
 use crate::multiplayer::redis::locks::LockStore;
@@ -30,4 +31,6 @@ pub struct RoomSettings {
     pub lock_ttl: Duration,
     /// How often the room renews its own presence (and prunes stale presence).
     pub keepalive: Duration,
+    /// What one connection and one lock holder may hold.
+    pub limits: Limits,
 }

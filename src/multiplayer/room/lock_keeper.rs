@@ -102,7 +102,7 @@ impl LockKeeper {
     /// Run until `cmds` closes (the room unloaded). Tables go to `report`.
     pub async fn run(self, inbox: LockInbox, report: mpsc::Sender<Vec<LockInfo>>) {
         let mut desired: HashMap<u64, BTreeSet<String>> = HashMap::new();
-        let mut held: HashSet<(u64, String)> = HashSet::new();
+        let mut held = Leases::default();
         // Renew well before the lease runs out, even if one renewal is slow.
         let mut tick = tokio::time::interval(self.ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -114,14 +114,14 @@ impl LockKeeper {
                     // Forgets first: an editor that left and came back wants its new wish.
                     for id in req.forgets {
                         desired.remove(&id);
-                        held.retain(|(c, _)| *c != id);
+                        held.forget(id);
                     }
                     for (client_id, paths) in req.desires {
                         let prev = desired.remove(&client_id).unwrap_or_default();
                         let (acquire, release) = diff(&prev, &paths);
                         let owner = editor_owner(client_id);
                         for p in release {
-                            held.remove(&(client_id, p.clone()));
+                            held.drop_wish(client_id, &p);
                             changed |= self.store.release(&self.room, &p, &owner).await.unwrap_or(false);
                         }
                         for p in acquire {
@@ -164,13 +164,27 @@ impl LockKeeper {
         }
     }
 
-    /// Acquire or renew; true when the lock is newly ours.
-    async fn take(&self, client_id: u64, path: &str, held: &mut HashSet<(u64, String)>) -> bool {
+    /// Acquire or renew; true when the lock is newly ours. A wish a limit refuses waits like a
+    /// contended one (it is retried each round, and taken once the room or the editor holds
+    /// fewer); the first refusal of each wish is logged.
+    async fn take(&self, client_id: u64, path: &str, held: &mut Leases) -> bool {
         let owner = editor_owner(client_id);
+        let key = (client_id, path.to_string());
         match self.store.acquire(&self.room, path, &owner, self.ttl).await {
-            Ok(g) if g.granted => held.insert((client_id, path.to_string())),
-            Ok(_) => {
-                held.remove(&(client_id, path.to_string()));
+            Ok(g) if g.granted => {
+                held.limited.remove(&key);
+                held.held.insert(key)
+            }
+            Ok(g) => {
+                if let Some(over) = g.over {
+                    if held.limited.insert(key.clone()) {
+                        log::warn(format!(
+                            "room {:?}: lock {path:?} for {owner} waits: {over}",
+                            self.room
+                        ));
+                    }
+                }
+                held.held.remove(&key);
                 false
             }
             Err(e) => {
@@ -183,17 +197,38 @@ impl LockKeeper {
     async fn retry_waiting(
         &self,
         desired: &HashMap<u64, BTreeSet<String>>,
-        held: &mut HashSet<(u64, String)>,
+        held: &mut Leases,
     ) -> bool {
         let mut changed = false;
         for (client_id, paths) in desired {
             for p in paths {
-                if !held.contains(&(*client_id, p.clone())) {
+                if !held.held.contains(&(*client_id, p.clone())) {
                     changed |= self.take(*client_id, p, held).await;
                 }
             }
         }
         changed
+    }
+}
+
+/// What the keeper holds for its editors, and which of their wishes a limit holds back.
+#[derive(Debug, Default)]
+struct Leases {
+    held: HashSet<(u64, String)>,
+    /// Wishes refused by a limit (logged once each).
+    limited: HashSet<(u64, String)>,
+}
+
+impl Leases {
+    fn forget(&mut self, client: u64) {
+        self.held.retain(|(c, _)| *c != client);
+        self.limited.retain(|(c, _)| *c != client);
+    }
+
+    fn drop_wish(&mut self, client: u64, path: &str) {
+        let key = (client, path.to_string());
+        self.held.remove(&key);
+        self.limited.remove(&key);
     }
 }
 

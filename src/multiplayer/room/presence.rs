@@ -21,6 +21,10 @@
 //!   it reconnected to us). Such presence that nobody renews goes stale and is dropped.
 //! - A client's lock wishes (the `lockRequests` of its state) are passed on only when they
 //!   change; a read-only session shows its presence but takes no locks.
+//! - Bounds per connection: a session owns at most `client_ids_per_session` client ids (a stock
+//!   client announces one); entries that would make it own more are dropped, and the room is
+//!   told once per session so that it can log it. An editor's lock wishes are cut to the first
+//!   `lock_wishes_per_client` paths, and the room is told whenever that cut wish is new.
 
 use crate::multiplayer::redis::locks::{requested_paths, LockInfo};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -72,6 +76,26 @@ pub enum Effect {
     },
     /// These editors are gone: stop renewing their locks.
     ForgetLocks(Vec<u64>),
+    /// Entries of a session were dropped because it owns the most client ids it may; `first`
+    /// the first time for this session (to log it once).
+    ClientIdsRefused {
+        session: u64,
+        dropped: usize,
+        first: bool,
+    },
+    /// An editor asked for more lock paths than it may hold; only `kept` of `asked` are wished.
+    LockWishesCut {
+        client: u64,
+        asked: usize,
+        kept: usize,
+    },
+}
+
+/// What one connection and one editor may hold in a room's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceLimits {
+    pub client_ids_per_session: usize,
+    pub lock_wishes_per_client: usize,
 }
 
 /// What the room knows of one client (the table y-protocols keeps).
@@ -98,11 +122,16 @@ pub struct Presence {
     clock_shift: HashMap<u64, u32>,
     /// Lock paths last asked for, per editor client id.
     lock_wishes: HashMap<u64, BTreeSet<String>>,
+    limits: PresenceLimits,
+    /// How many client ids each session owns (the counts of `owner`, kept alongside).
+    owned: HashMap<u64, usize>,
+    /// Sessions told already that they reached the client-id limit.
+    warned: HashSet<u64>,
 }
 
 impl Presence {
     /// The presence of a room whose gateway entry is `me`, showing `own_state`.
-    pub fn new(me: u64, own_state: String, now_ms: u64) -> Presence {
+    pub fn new(me: u64, own_state: String, now_ms: u64, limits: PresenceLimits) -> Presence {
         let mut p = Presence {
             me,
             known: HashMap::new(),
@@ -111,6 +140,9 @@ impl Presence {
             departed: HashMap::new(),
             clock_shift: HashMap::new(),
             lock_wishes: HashMap::new(),
+            limits,
+            owned: HashMap::new(),
+            warned: HashSet::new(),
         };
         p.set_own(own_state, now_ms);
         p
@@ -161,6 +193,7 @@ impl Presence {
         // Whether what we pass on differs from what the client sent.
         let mut rewritten = false;
         let mut wishes = Vec::new();
+        let mut refused = 0;
         for mut entry in entries {
             let cid = entry.client;
             let mine = match self.owner.get(&cid) {
@@ -183,7 +216,6 @@ impl Presence {
                     .get(&cid)
                     .is_some_and(|first| session >= *first);
             if returning {
-                self.clock_shift.insert(cid, shift.saturating_add(1));
                 entry.clock = entry.clock.saturating_add(1);
                 rewritten = true;
             }
@@ -191,34 +223,57 @@ impl Presence {
                 rewritten = true;
                 continue;
             }
+            let new_id = !removal && !self.owner.contains_key(&cid);
+            if new_id && self.owned(session) >= self.limits.client_ids_per_session {
+                refused += 1;
+                rewritten = true;
+                continue;
+            }
+            if returning {
+                self.clock_shift.insert(cid, shift.saturating_add(1));
+            }
             self.remote.remove(&cid);
             if removal {
-                self.owner.remove(&cid);
-                wishes.push((cid, BTreeSet::new()));
+                self.disown(cid);
+                wishes.push((cid, (BTreeSet::new(), 0)));
             } else {
-                self.owner.insert(cid, session);
+                if new_id {
+                    self.own(cid, session);
+                }
                 self.departed.remove(&cid);
                 if !read_only {
-                    wishes.push((cid, requested_paths(&entry.json)));
+                    let max = self.limits.lock_wishes_per_client;
+                    wishes.push((cid, requested_paths(&entry.json, max)));
                 }
             }
             accepted.push(entry);
         }
+        let mut effects = Vec::new();
+        if refused > 0 {
+            effects.push(Effect::ClientIdsRefused {
+                session,
+                dropped: refused,
+                first: self.warned.insert(session),
+            });
+        }
         if accepted.is_empty() {
-            return Vec::new();
+            return effects;
         }
         for entry in &accepted {
             self.apply(entry.clone(), now_ms);
         }
-        let mut effects = vec![if rewritten {
-            Effect::Announce {
-                entries: accepted,
-                except: Some(session),
-            }
-        } else {
-            Effect::RelayAsSent { except: session }
-        }];
-        for (client, paths) in wishes {
+        effects.insert(
+            0,
+            if rewritten {
+                Effect::Announce {
+                    entries: accepted,
+                    except: Some(session),
+                }
+            } else {
+                Effect::RelayAsSent { except: session }
+            },
+        );
+        for (client, (paths, asked)) in wishes {
             if self.lock_wishes.get(&client).unwrap_or(&BTreeSet::new()) == &paths {
                 continue;
             }
@@ -227,9 +282,43 @@ impl Presence {
             } else {
                 self.lock_wishes.insert(client, paths.clone());
             }
+            if asked > paths.len() {
+                effects.push(Effect::LockWishesCut {
+                    client,
+                    asked,
+                    kept: paths.len(),
+                });
+            }
             effects.push(Effect::WantLocks { client, paths });
         }
         effects
+    }
+
+    /// How many client ids `session` owns.
+    fn owned(&self, session: u64) -> usize {
+        self.owned.get(&session).copied().unwrap_or(0)
+    }
+
+    fn own(&mut self, client: u64, session: u64) {
+        if let Some(before) = self.owner.insert(client, session) {
+            self.uncount(before);
+        }
+        *self.owned.entry(session).or_default() += 1;
+    }
+
+    fn disown(&mut self, client: u64) {
+        if let Some(session) = self.owner.remove(&client) {
+            self.uncount(session);
+        }
+    }
+
+    fn uncount(&mut self, session: u64) {
+        if let Some(n) = self.owned.get_mut(&session) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.owned.remove(&session);
+            }
+        }
     }
 
     /// Entries from another replica: taken as they come (that replica applied its own rules).
@@ -255,6 +344,7 @@ impl Presence {
             .filter(|(_, owner)| **owner == session)
             .map(|(client, _)| *client)
             .collect();
+        self.warned.remove(&session);
         if ids.is_empty() {
             return Vec::new();
         }
@@ -264,7 +354,7 @@ impl Presence {
                 removals.push(Entry::removal(*id, k.clock));
             }
             self.lock_wishes.remove(id);
-            self.owner.remove(id);
+            self.disown(*id);
             self.departed.insert(*id, next_session);
         }
         let mut effects = vec![Effect::ForgetLocks(ids)];
@@ -363,14 +453,31 @@ fn takes(known: Option<(u32, bool)>, entry: &Entry) -> bool {
     }
 }
 
-/// The gateway's own presence state in a room: its role, the room and the room's locks. It has
-/// no cursor, so editor bindings draw nothing for it.
+/// How much of the lock table the gateway's own entry lists. The entry goes to every client of
+/// the room at each keepalive, so it must stay small however many locks the room holds.
+pub const GATEWAY_LOCKS_BUDGET: usize = 16 * 1024;
+
+/// The gateway's own presence state in a room: its role, the room and the room's locks (by
+/// path, as many as fit [`GATEWAY_LOCKS_BUDGET`]; `lockCount` is the table's size, and
+/// `truncated` says that some are left out: `GET /locks` lists them all). It has no cursor,
+/// so editor bindings draw nothing for it.
 pub fn gateway_state(room: &str, locks: &[LockInfo]) -> String {
+    let mut listed = Vec::new();
+    let mut size = 0;
+    for lock in locks {
+        size += serde_json::to_string(lock).map_or(0, |s| s.len() + 1);
+        if size > GATEWAY_LOCKS_BUDGET {
+            break;
+        }
+        listed.push(lock);
+    }
     serde_json::json!({
         "appgear": {
             "role": "gateway",
             "room": room,
-            "locks": locks,
+            "locks": listed,
+            "lockCount": locks.len(),
+            "truncated": listed.len() < locks.len(),
         }
     })
     .to_string()

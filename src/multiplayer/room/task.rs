@@ -15,7 +15,7 @@ use crate::multiplayer::room::deps::RoomDeps;
 use crate::multiplayer::room::doc::{self, Applied};
 use crate::multiplayer::room::link::{RoomCmd, SessionLink};
 use crate::multiplayer::room::lock_keeper::{lock_requests, LockKeeper, LockRequests};
-use crate::multiplayer::room::presence::{gateway_state, Effect, Presence};
+use crate::multiplayer::room::presence::{gateway_state, Effect, Presence, PresenceLimits};
 use axum::body::Bytes;
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
@@ -172,7 +172,16 @@ impl Room {
         let stored = deps.store.load(&name).await?;
         let doc = doc::new_doc();
         apply_stored(&doc, &stored)?;
-        let presence = Presence::new(doc.client_id().get(), gateway_state(&name, &[]), now_ms());
+        let limits = PresenceLimits {
+            client_ids_per_session: deps.settings.limits.client_ids_per_connection,
+            lock_wishes_per_client: deps.settings.limits.locks_per_owner,
+        };
+        let presence = Presence::new(
+            doc.client_id().get(),
+            gateway_state(&name, &[]),
+            now_ms(),
+            limits,
+        );
         Ok(Room {
             snapshot_bytes: stored.total_bytes(),
             name,
@@ -320,6 +329,30 @@ impl Room {
                 }
                 Effect::WantLocks { client, paths } => self.locks.desire(client, paths),
                 Effect::ForgetLocks(clients) => self.locks.forget(&clients),
+                Effect::ClientIdsRefused {
+                    session,
+                    dropped,
+                    first,
+                } => {
+                    let refused = &self.deps.metrics.client_ids_refused;
+                    refused.fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+                    if first {
+                        log::warn(format!(
+                            "room {:?}: connection {session} announced more client ids than the \
+                             {} it may (--max-client-ids); presence for the others is dropped",
+                            self.name, self.deps.settings.limits.client_ids_per_connection
+                        ));
+                    }
+                }
+                Effect::LockWishesCut {
+                    client,
+                    asked,
+                    kept,
+                } => log::warn(format!(
+                    "room {:?}: editor yjs:{client} asked for {asked} locks; only the first \
+                     {kept} are taken (--max-locks-per-owner)",
+                    self.name
+                )),
             }
         }
     }

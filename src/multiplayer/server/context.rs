@@ -46,6 +46,7 @@ impl Context {
                 unload_grace: self.config.unload_grace,
                 lock_ttl: self.config.lock_ttl,
                 keepalive: self.config.keepalive,
+                limits: self.config.limits,
             },
         }
     }

@@ -87,16 +87,26 @@ pub async fn locks(
             }
         };
         ctx.locks.acquire(room, path, &owner, ttl).await.map(|g| {
-            let status = if g.granted {
-                StatusCode::OK
-            } else {
-                StatusCode::CONFLICT
+            let (status, body) = match g.over {
+                // A limit, not a holder: nobody to wait for until locks are given back.
+                Some(over) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    serde_json::json!({
+                        "granted": false,
+                        "path": path,
+                        "error": format!("not granted: {over}"),
+                    }),
+                ),
+                None => {
+                    let status = if g.granted {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::CONFLICT
+                    };
+                    (status, serde_json::to_value(&g).unwrap_or_default())
+                }
             };
-            (
-                status,
-                serde_json::to_value(&g).unwrap_or_default(),
-                g.granted,
-            )
+            (status, body, g.granted)
         })
     } else {
         ctx.locks.release(room, path, &owner).await.map(|released| {

@@ -6,7 +6,7 @@ use crate::multiplayer::config::GatewayConfig;
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::Metrics;
 use crate::multiplayer::redis::link::{Keys, RedisLink};
-use crate::multiplayer::redis::locks::LockStore;
+use crate::multiplayer::redis::locks::{LockLimits, LockStore};
 use crate::multiplayer::redis::persistence::RedisDocStore;
 use crate::multiplayer::redis::pubsub::RedisBackplane;
 use crate::multiplayer::room::link::SessionIds;
@@ -80,7 +80,10 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
     let (shutdown, _) = watch::channel(false);
     let ctx = Arc::new(Context {
         store: Arc::new(RedisDocStore::new(link.clone(), keys.clone())),
-        locks: LockStore::new(link.clone(), keys),
+        locks: LockStore::new(link.clone(), keys).limited(LockLimits {
+            per_room: config.limits.locks_per_room,
+            per_owner: config.limits.locks_per_owner,
+        }),
         backplane,
         link,
         metrics,

@@ -5,9 +5,13 @@ use proptest::prelude::*;
 
 const ME: u64 = 1_000;
 const T0: u64 = 1_700_000_000_000;
+const LIMITS: PresenceLimits = PresenceLimits {
+    client_ids_per_session: 4,
+    lock_wishes_per_client: 8,
+};
 
 fn room() -> Presence {
-    Presence::new(ME, r#"{"appgear":{}}"#.to_string(), T0)
+    Presence::new(ME, r#"{"appgear":{}}"#.to_string(), T0, LIMITS)
 }
 
 fn state(client: u64, clock: u32, json: &str) -> Entry {
@@ -303,6 +307,99 @@ fn the_gateway_state_carries_the_room_and_its_locks() {
     assert_eq!(v["appgear"]["locks"][0]["expiresInMs"], 900);
 }
 
+#[test]
+fn a_connection_owns_at_most_the_limit_of_client_ids() {
+    let mut p = room();
+    let six: Vec<Entry> = (1..=6).map(|c| user(c, 1)).collect();
+    let fx = p.client_update(1, false, six, T0);
+    let taken: Vec<u64> = announced(&fx).iter().map(|e| e.client).collect();
+    assert_eq!(taken.len(), 4, "{fx:?}");
+    assert!(fx.contains(&Effect::ClientIdsRefused {
+        session: 1,
+        dropped: 2,
+        first: true,
+    }));
+    // Nothing of the dropped ids is kept, and what is relayed is what was taken.
+    for c in 1..=6 {
+        assert_eq!(p.state(c).is_some(), taken.contains(&c), "client {c}");
+    }
+    // Told once per connection; its own ids still change.
+    let fx = p.client_update(1, false, vec![user(9, 1), user(taken[0], 2)], T0);
+    assert!(fx.contains(&Effect::ClientIdsRefused {
+        session: 1,
+        dropped: 1,
+        first: false,
+    }));
+    assert_eq!(p.clock(taken[0]), Some(2));
+    assert_eq!(p.state(9), None);
+    // A goodbye frees a place.
+    p.client_update(1, false, vec![Entry::removal(taken[0], 2)], T0);
+    assert_eq!(
+        p.client_update(1, false, vec![user(9, 1)], T0),
+        vec![Effect::RelayAsSent { except: 1 }]
+    );
+    // Another connection has its own budget.
+    assert_eq!(
+        p.client_update(2, false, vec![user(20, 1)], T0),
+        vec![Effect::RelayAsSent { except: 2 }]
+    );
+    // Closing the connection gives its places back with its ids.
+    p.session_closed(1, 3, T0);
+    let fx = p.client_update(3, false, (30..34).map(|c| user(c, 1)).collect(), T0);
+    assert_eq!(fx, vec![Effect::RelayAsSent { except: 3 }]);
+}
+
+#[test]
+fn lock_wishes_beyond_the_limit_are_cut_and_said() {
+    let mut p = room();
+    let asked: Vec<String> = (0..10).map(|i| format!("f{i}.md")).collect();
+    let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+    let fx = p.client_update(1, false, vec![wants(7, 1, &asked)], T0);
+    assert!(fx.contains(&Effect::LockWishesCut {
+        client: 7,
+        asked: 10,
+        kept: 8,
+    }));
+    let wished = fx.iter().find_map(|e| match e {
+        Effect::WantLocks { paths, .. } => Some(paths.clone()),
+        _ => None,
+    });
+    assert_eq!(wished.map(|w| w.len()), Some(8));
+    // The same wish again is nothing new, and not said again.
+    assert_eq!(
+        p.client_update(1, false, vec![wants(7, 2, &asked)], T0),
+        vec![Effect::RelayAsSent { except: 1 }]
+    );
+}
+
+#[test]
+fn the_gateway_entry_lists_locks_within_its_budget() {
+    let locks: Vec<LockInfo> = (0..2000)
+        .map(|i| LockInfo {
+            path: format!("src/some/rather/long/path/to/file-{i:04}.ts"),
+            owner: format!("yjs:{i}"),
+            fencing: i,
+            expires_in_ms: 30_000,
+        })
+        .collect();
+    let state = gateway_state("r", &locks);
+    assert!(
+        state.len() < GATEWAY_LOCKS_BUDGET + 1024,
+        "{} bytes",
+        state.len()
+    );
+    let v: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+    let listed = v["appgear"]["locks"].as_array().map_or(0, Vec::len);
+    assert!(listed > 100 && listed < 2000, "{listed}");
+    assert_eq!(v["appgear"]["lockCount"], 2000);
+    assert_eq!(v["appgear"]["truncated"], true);
+    assert_eq!(v["appgear"]["locks"][0]["path"], locks[0].path);
+    let small: serde_json::Value =
+        serde_json::from_str(&gateway_state("r", &locks[..3])).unwrap_or_default();
+    assert_eq!(small["appgear"]["locks"].as_array().map_or(0, Vec::len), 3);
+    assert_eq!(small["appgear"]["truncated"], false);
+}
+
 /// One thing that can happen to a room's presence.
 #[derive(Debug, Clone)]
 enum Op {
@@ -402,6 +499,11 @@ proptest! {
                             }
                             Effect::RelayAsSent { except } => prop_assert_eq!(*except, session),
                             Effect::ForgetLocks(_) => prop_assert!(false, "a message forgot locks"),
+                            Effect::ClientIdsRefused { session: s, dropped, .. } => {
+                                prop_assert_eq!(*s, session);
+                                prop_assert!(*dropped > 0);
+                            }
+                            Effect::LockWishesCut { asked, kept, .. } => prop_assert!(kept < asked),
                         }
                     }
                 }
@@ -446,6 +548,13 @@ proptest! {
             // The gateway is always present and owned by nobody.
             prop_assert!(p.state(ME).is_some());
             prop_assert_eq!(p.owner(ME), None);
+            // No connection owns more client ids than it may, and the counts kept agree.
+            let mut owned: HashMap<u64, usize> = HashMap::new();
+            for session in p.owner.values() {
+                *owned.entry(*session).or_default() += 1;
+            }
+            prop_assert!(owned.values().all(|n| *n <= LIMITS.client_ids_per_session), "{:?}", owned);
+            prop_assert_eq!(&owned, &p.owned);
         }
     }
 }
