@@ -60,9 +60,9 @@ impl fmt::Display for ReadError {
 
 /// `max` for people: "16 MiB", "512 KiB", "100 bytes".
 pub fn size(max: u64) -> String {
-    if max >= 1 << 20 && max % (1 << 20) == 0 {
+    if max >= 1 << 20 && max.is_multiple_of(1 << 20) {
         format!("{} MiB", max >> 20)
-    } else if max >= 1 << 10 && max % (1 << 10) == 0 {
+    } else if max >= 1 << 10 && max.is_multiple_of(1 << 10) {
         format!("{} KiB", max >> 10)
     } else {
         format!("{max} bytes")
