@@ -1,6 +1,7 @@
 //! `appgear multiplayer serve|token`: the real-time collaboration gateway and its access tokens.
 
 use crate::core::error::{Error, Result};
+use crate::core::quote;
 use crate::multiplayer::config::{
     self, RawSettings, DEFAULT_HEADER_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_CLIENT_IDS,
     DEFAULT_MAX_LOCKS_PER_OWNER, DEFAULT_MAX_LOCKS_PER_ROOM, DEFAULT_MAX_PENDING_CONNECTIONS,
@@ -154,11 +155,20 @@ fn print_token(a: TokenArgs) -> Result<i32> {
     if ttl.is_zero() {
         return Err(Error::bad_input("--ttl is zero").hint("give a duration such as 12h"));
     }
+    let subject = a.subject.filter(|s| !s.is_empty());
+    if let Some(s) = subject.as_deref().filter(|s| !token::valid_subject(s)) {
+        return Err(Error::bad_input(format!(
+            "--subject {} cannot name a lock holder: a subject is {}",
+            quote::quoted(s, 60),
+            token::SUBJECT_RULE
+        ))
+        .hint("give a short name such as ci-bot or ana; the lock endpoints refuse any other"));
+    }
     let claims = Claims {
         ws: workspace.as_str().to_string(),
         ro: a.read_only,
         exp: token::now_unix().saturating_add(ttl.as_secs().max(1)),
-        sub: a.subject.filter(|s| !s.is_empty()),
+        sub: subject,
     };
     println!("{}", token::mint(&claims, secret.bytes()));
     Ok(0)

@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const PREFIX: &str = "mp1.";
+/// A subject names an HTTP lock holder (`http:<subject>`, at most 256 bytes with the prefix).
+pub const MAX_SUBJECT_LEN: usize = 250;
+/// The subject rule in words, for every message that refuses one.
+pub const SUBJECT_RULE: &str = "1 to 250 bytes of text without control characters";
 /// A secret shorter than this is refused: it could be guessed.
 pub const MIN_SECRET_LEN: usize = 16;
 
@@ -79,6 +83,12 @@ pub fn verify(token: &str, secret: &[u8], workspace: &str, now: u64) -> Result<C
         return Err(TokenError::WrongWorkspace);
     }
     Ok(claims)
+}
+
+/// The one subject rule, for `appgear multiplayer token --subject` and the lock endpoints alike:
+/// a token minted with a subject the lock API would refuse is of no use to its holder.
+pub fn valid_subject(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_SUBJECT_LEN && !s.chars().any(char::is_control)
 }
 
 /// Whether a string looks like one of our tokens (to pick it among offered subprotocols).

@@ -222,6 +222,39 @@ fn token_command_mints_a_verifiable_token() {
 }
 
 #[test]
+fn token_command_refuses_a_subject_the_lock_endpoints_would_refuse() {
+    let env = [("MULTIPLAYER_TOKEN_SECRET", SECRET)];
+    let mint = |subject: &str| {
+        appgear(
+            &[
+                "multiplayer",
+                "token",
+                "--workspace",
+                "w1",
+                "--subject",
+                subject,
+            ],
+            &env,
+        )
+    };
+    for bad in ["s".repeat(251), "tab\there".to_string()] {
+        let o = mint(&bad);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot name a lock holder: a subject is 1 to 250 bytes"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(o.stdout.is_empty(), "a token was printed");
+    }
+    let o = mint(&"s".repeat(250));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let claims = token::verify(&t, SECRET.as_bytes(), "w1", token::now_unix()).expect("a token");
+    assert_eq!(claims.sub.map(|s| s.len()), Some(250));
+}
+
+#[test]
 fn token_command_without_secret_is_bad_input() {
     let o = appgear(&["multiplayer", "token", "--workspace", "w1"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

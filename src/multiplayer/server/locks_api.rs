@@ -3,10 +3,12 @@
 //! it can only change its own locks, never another holder's or an editor's.
 
 use crate::multiplayer::redis::backplane::{Envelope, Signal};
-use crate::multiplayer::redis::locks::{http_owner, valid_owner, valid_path, EDITOR_OWNER_PREFIX};
+use crate::multiplayer::redis::locks::{http_owner, valid_path, EDITOR_OWNER_PREFIX};
 use crate::multiplayer::server::auth::Authenticated;
 use crate::multiplayer::server::context::Context;
 use crate::multiplayer::server::reply::{json, json_error};
+use crate::multiplayer::server::room_path::valid_room;
+use crate::multiplayer::token::{valid_subject, SUBJECT_RULE};
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -25,8 +27,13 @@ pub async fn locks(
     Authenticated(claims): Authenticated,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(room) = q.get("room").filter(|r| !r.is_empty()) else {
-        return json_error(StatusCode::BAD_REQUEST, "give the room: ?room=<room>");
+    // The rule the room route applies to its path: a lock in a room no editor can join is of
+    // no use, and its key would carry whatever the caller sent.
+    let Some(room) = q.get("room").filter(|r| valid_room(r)) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "give the room: ?room=<room> (1 to 1024 bytes, no control characters)",
+        );
     };
     if method == Method::GET {
         return match ctx.locks.list(room).await {
@@ -60,6 +67,12 @@ pub async fn locks(
             "this token names no holder: mint one with `appgear multiplayer token --subject <name>`",
         );
     };
+    if !valid_subject(sub) {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("the token's subject must be {SUBJECT_RULE}"),
+        );
+    }
     let owner = http_owner(sub);
     if let Some(asked) = q.get("owner") {
         if asked.starts_with(EDITOR_OWNER_PREFIX) || (asked != sub && *asked != owner) {
@@ -68,12 +81,6 @@ pub async fn locks(
                 &format!("this token acts as {owner:?} only; leave out &owner="),
             );
         }
-    }
-    if !valid_owner(&owner) {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "the token's subject must be 1-250 printable characters",
-        );
     }
     let result = if method == Method::POST {
         let ttl = match q.get("ttl").map(|t| humantime::parse_duration(t)) {

@@ -18,10 +18,16 @@ pub fn local_path<'a>(path: &'a str, prefix: &str) -> &'a str {
     }
 }
 
+/// The one rule for a room name, wherever it comes from (the upgrade's path, `/locks?room=`):
+/// 1 to 1024 bytes of text without control characters.
+pub fn valid_room(room: &str) -> bool {
+    !room.is_empty() && room.len() <= MAX_ROOM_LEN && !room.chars().any(char::is_control)
+}
+
 fn decode(raw: &str) -> Result<String, ()> {
     let bytes = percent_decode_lenient(raw.as_bytes());
     let room = String::from_utf8(bytes).map_err(|_| ())?;
-    if room.is_empty() || room.len() > MAX_ROOM_LEN || room.chars().any(char::is_control) {
+    if !valid_room(&room) {
         return Err(());
     }
     Ok(room)

@@ -90,6 +90,31 @@ async fn lock_endpoints_check_the_token_then_the_request() {
             400,
             "give the room",
         ),
+        // The room rule of the WebSocket path: no control characters, at most 1 KiB.
+        (
+            "GET",
+            format!("/locks?room=a%00b&token={editor}"),
+            vec![],
+            400,
+            "give the room",
+        ),
+        (
+            "GET",
+            format!("/locks?room={}&token={editor}", "r".repeat(40_000)),
+            vec![],
+            400,
+            "give the room",
+        ),
+        (
+            "POST",
+            format!(
+                "/locks?room=r&path=p&token={}",
+                mint("w1", false, Some(&"s".repeat(251)))
+            ),
+            vec![],
+            400,
+            "subject must be 1 to 250 bytes",
+        ),
         (
             "PUT",
             "/locks?room=r".into(),
