@@ -19,6 +19,7 @@ mod layers;
 mod multiplayer_cli;
 mod multiplayer_node;
 mod multiplayer_redis;
+mod suite_image;
 mod schemas;
 mod tls;
 mod topology_a;

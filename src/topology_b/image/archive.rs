@@ -175,15 +175,7 @@ pub async fn save(wanted: &[Wanted], file: &Path) -> Result<Saved> {
         }
     }
     if !missing.is_empty() {
-        let list: Vec<&str> = missing.iter().map(|w| w.name.as_str()).collect();
-        return Err(Error::not_ready(format!(
-            "{} of {} images are not in Docker here: {}",
-            missing.len(),
-            wanted.len(),
-            list.join(", ")
-        ))
-        .hint("get each one as shown below (on a machine that reaches the registries), then run images save again")
-        .detail(missing.iter().map(|w| format!("  {}: {}", w.name, w.how)).collect()));
+        return Err(missing_error(&missing, wanted.len()));
     }
     let partial = partial_name(file)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -210,6 +202,28 @@ pub async fn save(wanted: &[Wanted], file: &Path) -> Result<Saved> {
         images: names,
         bytes,
     })
+}
+
+/// Exit 3: the missing images by name (the first two and a count when there are many), and one
+/// detail line each with how to get it.
+fn missing_error(missing: &[&Wanted], of: usize) -> Error {
+    let mut names: Vec<&str> = missing.iter().map(|w| w.name.as_str()).collect();
+    if names.len() > 3 {
+        let more = format!("and {} more", names.len() - 2);
+        names.truncate(2);
+        names.push(&more);
+        return missing_error_named(missing, of, &names.join(", "));
+    }
+    missing_error_named(missing, of, &names.join(", "))
+}
+
+fn missing_error_named(missing: &[&Wanted], of: usize, names: &str) -> Error {
+    Error::not_ready(format!(
+        "{} of {of} images are not in Docker here: {names}",
+        missing.len()
+    ))
+    .hint("get each one as shown below (on a machine that reaches the registries), then run images save again")
+    .detail(missing.iter().map(|w| format!("{}: {}", w.name, w.how)).collect())
 }
 
 fn partial_name(file: &Path) -> Result<PathBuf> {
@@ -270,12 +284,11 @@ pub fn list_archive(file: &Path) -> Result<Vec<String>> {
             .hint("check the path (appgear images save FILE writes one)")
     })?;
     let mut archive = tar::Archive::new(f);
-    let entries = archive
-        .entries_with_seek()
-        .map_err(|e| not_archive(e.to_string()))?;
+    let not_tar = |e: std::io::Error| not_archive(format!("it is not a tar file ({e})"));
+    let entries = archive.entries_with_seek().map_err(not_tar)?;
     let mut index: Option<Vec<u8>> = None;
     for entry in entries {
-        let mut entry = entry.map_err(|e| not_archive(e.to_string()))?;
+        let mut entry = entry.map_err(not_tar)?;
         let path = entry
             .path()
             .map_err(|e| not_archive(e.to_string()))?
@@ -457,6 +470,25 @@ mod tests {
         let a = pinned_images(Topology::A, Profile::Core);
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].name, crate::topology_a::keys::TRAEFIK_IMAGE);
+    }
+
+    #[test]
+    fn many_missing_images_are_counted_and_each_is_in_the_detail() {
+        let all = pinned_images(Topology::B, Profile::Core);
+        let missing: Vec<&Wanted> = all.iter().take(5).collect();
+        let e = missing_error(&missing, all.len());
+        assert_eq!(e.exit_code(), 3);
+        assert_eq!(
+            e.message,
+            format!(
+                "5 of {} images are not in Docker here: kindest/node:v1.35.8, {}, and 3 more",
+                all.len(),
+                all[1].name
+            )
+        );
+        assert_eq!(e.detail.len(), 5);
+        assert!(e.detail[0]
+            .starts_with("kindest/node:v1.35.8: docker pull kindest/node:v1.35.8@sha256:"));
     }
 
     #[test]

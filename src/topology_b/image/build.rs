@@ -108,11 +108,17 @@ fn quote(v: &str) -> String {
 
 /// Build the image from the running binary.
 pub async fn build(tag: Option<&str>) -> Result<Built> {
-    let reference = reference(tag)?;
     let exe = std::env::current_exe().map_err(|e| {
         Error::not_ready(format!("cannot find the running appgear binary: {e}"))
             .hint("run appgear from its installed path (see install.sh)")
     })?;
+    build_from(&exe, tag).await
+}
+
+/// Build the image from the appgear binary at `exe` (tests give the one cargo built).
+pub async fn build_from(exe: &std::path::Path, tag: Option<&str>) -> Result<Built> {
+    let reference = reference(tag)?;
+    let exe = exe.to_path_buf();
     let sp = ui::spinner(format!(
         "collecting {} and the libraries it links",
         exe.display()
