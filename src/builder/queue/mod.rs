@@ -13,6 +13,7 @@ pub mod job;
 pub mod lag;
 pub mod lease;
 pub mod link;
+pub mod log_stream;
 pub mod names;
 pub mod reaper;
 pub mod reply;
