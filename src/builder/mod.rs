@@ -14,3 +14,4 @@ pub mod manifest;
 pub mod queue;
 pub mod state;
 pub mod store;
+pub mod worker;
