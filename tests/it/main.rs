@@ -10,6 +10,7 @@ mod common;
 mod redis_server;
 
 mod builder_queue;
+mod builder_worker;
 mod cli;
 mod gitops_airbyte_chart;
 mod gitops_ids;

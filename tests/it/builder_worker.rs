@@ -1,0 +1,539 @@
+//! The builder's worker with the `process` executor, on a real Redis, with `sh -c` recipes:
+//! artifacts, SHA256SUMS (checked by `sha256sum -c`) and the manifest in the store, failures,
+//! timeout, cancel, a graceful stop, an unreachable store, a worker killed mid-build, and a log
+//! followed across a reconnect without losing a line.
+
+use crate::redis_server::RedisServer;
+
+use appgear::builder::config::Config;
+use appgear::builder::id::BuildId;
+use appgear::builder::keys::AttemptKeys;
+use appgear::builder::manifest::Manifest;
+use appgear::builder::queue::job::BuildSpec;
+use appgear::builder::queue::link::Link;
+use appgear::builder::queue::log_stream::FROM_START;
+use appgear::builder::queue::{Queue, Settings};
+use appgear::builder::state::{Phase, Reason, State};
+use appgear::builder::store::memory::MemoryStore;
+use appgear::builder::store::ObjectStore;
+use appgear::builder::worker::upload::Retry;
+use appgear::builder::worker::{run_once, Options, RunOutcome};
+use appgear::core::digest::sha256_hex;
+use appgear::core::names::WorkspaceId;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+const LEASE: Duration = Duration::from_millis(1200);
+
+fn config() -> Config {
+    let img = format!("sha256:{}", "ab".repeat(32));
+    let target = |name: &str, cmd: &str, timeout: &str, artifacts: &str| {
+        format!(
+            "  {name}:\n    image: {img}\n    command: [\"sh\", \"-c\", {cmd:?}]\n    output_dir: out\n    artifacts: {artifacts}\n    timeout: {timeout}\n    cpus: 1\n    memory: 64Mi\n"
+        )
+    };
+    let text = [
+        "targets:\n".to_string(),
+        target(
+            "ok",
+            "echo phase:build; mkdir -p out/dist; echo \"$BUILD_ID $BUILD_ATTEMPT\" > out/dist/app.bin; \
+             head -c 100000 /dev/urandom > out/dist/big.bin; echo not-an-artifact > out/readme.txt; \
+             i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done",
+            "1m",
+            "[\"dist/*.bin\"]",
+        ),
+        target("fail", "echo boom >&2; exit 3", "1m", "[\"**\"]"),
+        target(
+            "slow",
+            "trap 'echo got TERM; exit 143' TERM; while :; do echo tick; sleep 0.1; done",
+            "1s",
+            "[\"**\"]",
+        ),
+        target(
+            "stoppable",
+            "trap 'echo got TERM; exit 143' TERM; while :; do echo tick; sleep 0.1; done",
+            "1m",
+            "[\"**\"]",
+        ),
+        target("noart", "true", "1m", "[\"**\"]"),
+        target(
+            "sleepy",
+            "sleep 1; mkdir -p out; echo done > out/a.txt",
+            "1m",
+            "[\"*.txt\"]",
+        ),
+        target("env", "mkdir -p out; env > out/env.txt", "1m", "[\"env.txt\"]"),
+    ]
+    .concat();
+    Config::parse(&text).unwrap()
+}
+
+fn queue(redis: &RedisServer, config: &Config) -> Queue {
+    Queue::new(
+        Arc::new(Link::new(&redis.url).unwrap()),
+        "factory-builds",
+        WorkspaceId::parse("demo").unwrap(),
+        config.targets.keys().cloned().collect(),
+        Settings {
+            max_attempts: 3,
+            lease: LEASE,
+            queue_ttl: Duration::from_secs(3600),
+            idempotency_ttl: Duration::from_secs(60),
+        },
+    )
+}
+
+fn options(config: &Config, target: &str, worker: &str, dir: &std::path::Path) -> Options {
+    let mut o = Options::new(config, target, worker, dir.to_path_buf());
+    o.block = Duration::from_millis(500);
+    o.heartbeat = Duration::from_millis(100);
+    o.grace = Duration::from_secs(2);
+    o.retry = Retry {
+        tries: 2,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+    };
+    o
+}
+
+fn never_stop() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    std::mem::forget(tx);
+    rx
+}
+
+async fn submit(q: &Queue, target: &str) -> BuildId {
+    q.submit(
+        BuildSpec {
+            target: target.into(),
+            source: None,
+            env: BTreeMap::new(),
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .job
+    .id
+}
+
+async fn manifest(store: &MemoryStore, id: &BuildId, attempt: u32) -> Manifest {
+    let keys = AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), id, attempt);
+    let (bytes, _) = store.get(&keys.manifest()).await.unwrap();
+    Manifest::parse(&bytes).unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = bytes.to_vec();
+    let w = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    w.join().unwrap().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn stored_log(store: &MemoryStore, id: &BuildId, attempt: u32) -> String {
+    let keys = AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), id, attempt);
+    gunzip(&store.get(&keys.log()).await.unwrap().0)
+}
+
+async fn wait_for_phase(q: &Queue, id: &BuildId, phase: Phase) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let job = q.get(id).await.unwrap();
+        if job.status.phase == Some(phase) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached {phase}: {job:?}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_recipe_that_succeeds_leaves_artifacts_sums_log_and_manifest() {
+    let redis = RedisServer::start();
+    let cfg = config();
+    let q = queue(&redis, &cfg);
+    let store = MemoryStore::new();
+    let work = tempfile::tempdir().unwrap();
+    let id = submit(&q, "ok").await;
+    let out = run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "ok", "w1", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        RunOutcome::Ended {
+            id: id.clone(),
+            attempt: 1,
+            state: State::Succeeded,
+            reason: None
+        }
+    );
+    let job = q.get(&id).await.unwrap();
+    assert_eq!(
+        (job.status.state, job.exit_code),
+        (State::Succeeded, Some(0))
+    );
+
+    let m = manifest(&store, &id, 1).await;
+    assert_eq!(
+        (m.state, m.reason, m.exit_code),
+        (State::Succeeded, None, Some(0))
+    );
+    let names: Vec<&str> = m.artifacts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["dist/app.bin", "dist/big.bin"],
+        "listed, not guessed"
+    );
+    assert!(m.log.complete);
+
+    // Download the attempt's folder and let sha256sum check it, as a user would.
+    let keys = AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), &id, 1);
+    let dl = tempfile::tempdir().unwrap();
+    for o in store.list(keys.prefix()).await.unwrap() {
+        let (bytes, meta) = store.get(&o.key).await.unwrap();
+        assert_eq!(meta.sha256, sha256_hex(&bytes), "{}", o.key);
+        let rel = o.key.strip_prefix(keys.prefix()).unwrap();
+        let path = dl.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &bytes).unwrap();
+    }
+    for a in &m.artifacts {
+        let bytes = std::fs::read(dl.path().join("artifacts").join(&a.name)).unwrap();
+        assert_eq!(
+            (sha256_hex(&bytes), bytes.len() as u64),
+            (a.sha256.clone(), a.size)
+        );
+    }
+    let app = std::fs::read_to_string(dl.path().join("artifacts/dist/app.bin")).unwrap();
+    assert_eq!(app.trim(), format!("{id} 1"));
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(dl.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    assert!(!dl.path().join("artifacts/readme.txt").exists());
+
+    let log = stored_log(&store, &id, 1).await;
+    assert!(
+        log.contains("phase:build\n") && log.contains("line-499\n"),
+        "{log}"
+    );
+
+    // The log stream, read in two goes as `logs -f` after a reconnect: nothing lost or repeated.
+    let first = q.read_log(&id, FROM_START, 2, None).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = q
+        .read_log(&id, &first[1].entry, 10_000, None)
+        .await
+        .unwrap();
+    let streamed: String = first.iter().chain(&rest).map(|c| c.data.as_str()).collect();
+    assert_eq!(streamed, log);
+    let seqs: Vec<u64> = first.iter().chain(&rest).map(|c| c.seq).collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    assert!(
+        work.path().read_dir().unwrap().next().is_none(),
+        "the attempt's folder is removed"
+    );
+}
+
+#[tokio::test]
+async fn failures_end_with_their_reason_and_keep_the_log() {
+    let redis = RedisServer::start();
+    let cfg = config();
+    let q = queue(&redis, &cfg);
+    let store = MemoryStore::new();
+    let work = tempfile::tempdir().unwrap();
+    for (target, state, reason, code, in_log) in [
+        ("fail", State::Failed, Reason::ExitCode, Some(3), "boom"),
+        (
+            "noart",
+            State::Failed,
+            Reason::NoArtifacts,
+            Some(0),
+            "no file under out matches",
+        ),
+        ("slow", State::TimedOut, Reason::Timeout, None, "got TERM"),
+    ] {
+        let id = submit(&q, target).await;
+        let started = Instant::now();
+        let out = run_once(
+            &q,
+            &cfg,
+            &store,
+            &options(&cfg, target, "w", work.path()),
+            never_stop(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out,
+            RunOutcome::Ended {
+                id: id.clone(),
+                attempt: 1,
+                state,
+                reason: Some(reason)
+            },
+            "{target}"
+        );
+        let job = q.get(&id).await.unwrap();
+        assert_eq!(job.exit_code, code, "{target}");
+        let m = manifest(&store, &id, 1).await;
+        assert_eq!((m.state, m.reason), (state, Some(reason)));
+        assert!(m.artifacts.is_empty());
+        let log = stored_log(&store, &id, 1).await;
+        assert!(log.contains(in_log), "{target}: {log}");
+        if target == "slow" {
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "stopped within the grace"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_stops_a_running_recipe() {
+    let redis = RedisServer::start();
+    let cfg = config();
+    let q = queue(&redis, &cfg);
+    let store = MemoryStore::new();
+    let work = tempfile::tempdir().unwrap();
+    let id = submit(&q, "stoppable").await;
+    let (q2, id2) = (q.clone(), id.clone());
+    let canceller = tokio::spawn(async move {
+        wait_for_phase(&q2, &id2, Phase::Building).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        q2.cancel(&id2).await.unwrap();
+        Instant::now()
+    });
+    let out = run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "stoppable", "w", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    let asked = canceller.await.unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "ended within the grace"
+    );
+    assert_eq!(
+        out,
+        RunOutcome::Ended {
+            id: id.clone(),
+            attempt: 1,
+            state: State::Cancelled,
+            reason: Some(Reason::UserCancel)
+        }
+    );
+    assert!(stored_log(&store, &id, 1).await.contains("got TERM"));
+}
+
+#[tokio::test]
+async fn a_stopping_worker_gives_the_build_back_without_using_an_attempt() {
+    let redis = RedisServer::start();
+    let cfg = config();
+    let q = queue(&redis, &cfg);
+    let store = MemoryStore::new();
+    let work = tempfile::tempdir().unwrap();
+    let id = submit(&q, "stoppable").await;
+    let (tx, rx) = watch::channel(false);
+    let (q2, id2) = (q.clone(), id.clone());
+    tokio::spawn(async move {
+        wait_for_phase(&q2, &id2, Phase::Building).await;
+        tx.send(true).unwrap(); // what the SIGTERM handler does
+        std::mem::forget(tx);
+    });
+    let out = run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "stoppable", "w", work.path()),
+        rx,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        RunOutcome::Requeued {
+            id: id.clone(),
+            attempt: 1,
+            reason: Reason::AgentStop
+        }
+    );
+    let job = q.get(&id).await.unwrap();
+    assert_eq!(
+        (job.status.state, job.status.attempt, job.status.counted),
+        (State::Queued, 2, 0)
+    );
+    assert!(stored_log(&store, &id, 1).await.contains("got TERM"));
+    assert_eq!(q.pending("stoppable").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_store_requeues_as_upload_failed_and_the_next_attempt_succeeds() {
+    let redis = RedisServer::start();
+    let cfg = config();
+    let q = queue(&redis, &cfg);
+    let store = MemoryStore::new();
+    let work = tempfile::tempdir().unwrap();
+    let id = submit(&q, "sleepy").await;
+    store.set_down(true);
+    let out = run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "sleepy", "w1", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        RunOutcome::Requeued {
+            id: id.clone(),
+            attempt: 1,
+            reason: Reason::UploadFailed
+        }
+    );
+    assert_eq!(q.get(&id).await.unwrap().status.counted, 1);
+    store.set_down(false);
+    let out = run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "sleepy", "w2", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            out,
+            RunOutcome::Ended {
+                state: State::Succeeded,
+                attempt: 2,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(manifest(&store, &id, 2).await.artifacts.len(), 1);
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_build_loses_its_lease_and_the_next_attempt_succeeds() {
+    let redis = RedisServer::start();
+    let cfg = config();
+    let q = queue(&redis, &cfg);
+    let store = Arc::new(MemoryStore::new());
+    let work = tempfile::tempdir().unwrap();
+    let id = submit(&q, "sleepy").await;
+    let (q2, cfg2, store2, dir2) = (
+        q.clone(),
+        cfg.clone(),
+        store.clone(),
+        work.path().to_path_buf(),
+    );
+    let doomed = tokio::spawn(async move {
+        run_once(
+            &q2,
+            &cfg2,
+            &*store2,
+            &options(&cfg2, "sleepy", "doomed", &dir2),
+            never_stop(),
+        )
+        .await
+    });
+    wait_for_phase(&q, &id, Phase::Building).await;
+    // The nearest a library test gets to kill -9: the worker's task and everything it started
+    // (heartbeat, recipe) stop at once, without a word to Redis.
+    doomed.abort();
+    assert!(doomed.await.unwrap_err().is_cancelled());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        q.reap().await.unwrap().requeued.is_empty(),
+        "still within the lease"
+    );
+    tokio::time::sleep(LEASE).await;
+    assert_eq!(q.reap().await.unwrap().requeued, vec![id.clone()]);
+    let out = run_once(
+        &q,
+        &cfg,
+        &*store,
+        &options(&cfg, "sleepy", "w2", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        RunOutcome::Ended {
+            id: id.clone(),
+            attempt: 2,
+            state: State::Succeeded,
+            reason: None
+        }
+    );
+    // The killed attempt left no manifest: nothing points at whatever it wrote.
+    let keys1 = AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), &id, 1);
+    assert!(store.get(&keys1.manifest()).await.is_err());
+    assert_eq!(manifest(&store, &id, 2).await.attempt, 2);
+}
+
+#[tokio::test]
+async fn the_recipe_gets_a_clean_environment() {
+    let redis = RedisServer::start();
+    let cfg = config();
+    let q = queue(&redis, &cfg);
+    let store = MemoryStore::new();
+    let work = tempfile::tempdir().unwrap();
+    let id = submit(&q, "env").await;
+    run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "env", "w", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    let m = manifest(&store, &id, 1).await;
+    let (env, _) = store.get(&m.artifacts[0].key).await.unwrap();
+    let env = String::from_utf8(env).unwrap();
+    assert!(env.contains(&format!("BUILD_ID={id}\n")), "{env}");
+    assert!(env.contains("BUILDER_WORKSPACE_ID=demo\n"));
+    // cargo gives the test process its own variables; none of the worker's reaches the recipe.
+    assert!(std::env::var_os("CARGO_PKG_NAME").is_some());
+    assert!(
+        !env.contains("CARGO_PKG_NAME="),
+        "the worker's own environment stays out: {env}"
+    );
+}
