@@ -13,7 +13,7 @@
 
 use crate::core::digest::sha256_hex;
 use crate::core::error::{Error, Kind, Result};
-use crate::core::files;
+use crate::core::files::{self, not_writable, Dir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -97,7 +97,9 @@ impl Ledger {
     /// A missing or unreadable ledger is empty: every marked file is then appgear's, as before
     /// ledgers existed.
     pub fn load(root: &Path) -> Ledger {
-        let text = files::read_text_nofollow(&root.join(Self::FILE)).unwrap_or_default();
+        let text = Dir::open(root)
+            .and_then(|d| d.read_text(Self::FILE))
+            .unwrap_or_default();
         let digests = text
             .lines()
             .filter_map(|l| l.split_once(' '))
@@ -106,14 +108,14 @@ impl Ledger {
         Ledger { digests }
     }
 
-    fn save(&self, root: &Path) -> Result<()> {
+    fn save(&self, root: &Dir) -> Result<()> {
         let text: String = self
             .digests
             .iter()
             .map(|(p, d)| format!("{d} {p}\n"))
             .collect();
-        let path = root.join(Self::FILE);
-        files::write_atomic(&path, text.as_bytes(), None).map_err(|e| not_writable(&path, e))
+        root.write_atomic(Self::FILE, text.as_bytes(), None)
+            .map_err(|e| not_writable(&root.join(Self::FILE), e))
     }
 
     /// True when the file's text is not what appgear last wrote there.
@@ -124,33 +126,28 @@ impl Ledger {
     }
 }
 
-fn not_writable(path: &Path, e: std::io::Error) -> Error {
-    Error::new(
-        Kind::NotReady,
-        format!("cannot write {}: {}", path.display(), e),
-    )
-    .hint("check that you own the folder and that the disk is not full")
-    .cause(e)
-}
-
 /// Read one existing file for planning: `None` when absent. A link or anything other than a
 /// regular file where appgear expects its own file is refused: appgear never follows a link it
 /// did not make.
-fn read_existing(root: &Path, rel: &str) -> Result<Option<String>> {
-    let path = root.join(rel);
-    match files::read_text_nofollow(&path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) if files::is_not_regular(&e) => Err(files::refuse_not_regular(&path)),
+fn read_existing(root: Option<&Dir>, rel: &str) -> Result<Option<String>> {
+    let Some(root) = root else {
+        return Ok(None); // no root folder yet: nothing exists below it
+    };
+    let e = match root.read_text(rel) {
+        Ok(t) => return Ok(Some(t)),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         // Not UTF-8: it is not a file appgear wrote, so it is the user's.
-        Err(e) if e.kind() == ErrorKind::InvalidData => Ok(Some(String::new())),
-        Err(e) => Err(Error::new(
+        Err(e) if e.kind() == ErrorKind::InvalidData => return Ok(Some(String::new())),
+        Err(e) => e,
+    };
+    Err(files::refusal(&e).unwrap_or_else(|| {
+        Error::new(
             Kind::NotReady,
-            format!("cannot read {}: {e}", path.display()),
+            format!("cannot read {}: {e}", root.join(rel).display()),
         )
         .hint("check its permissions")
-        .cause(e)),
-    }
+        .cause(e)
+    }))
 }
 
 /// Decide what writing `wanted` into `root` means, without changing anything. `earlier` lists
@@ -162,10 +159,15 @@ pub fn plan(
     earlier: &[String],
     ledger: &Ledger,
 ) -> Result<Plan> {
+    let dir = match Dir::open(root) {
+        Ok(d) => Some(d),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(not_writable(root, e)),
+    };
     let mut steps = Vec::new();
     let mut files = BTreeMap::new();
     for f in wanted {
-        let action = match read_existing(root, &f.path)? {
+        let action = match read_existing(dir.as_ref(), &f.path)? {
             None => Action::Create,
             Some(existing) if existing == f.text => Action::Unchanged,
             Some(existing) if !has_marker(&existing) => Action::KeepUsers,
@@ -180,7 +182,7 @@ pub fn plan(
     }
     let stale: BTreeSet<&String> = earlier.iter().filter(|p| !files.contains_key(*p)).collect();
     for rel in stale {
-        let Some(existing) = read_existing(root, rel)? else {
+        let Some(existing) = read_existing(dir.as_ref(), rel)? else {
             continue;
         };
         if !has_marker(&existing) {
@@ -207,17 +209,21 @@ pub fn plan(
 /// a temporary name and renamed, so an interruption never leaves half a file.
 pub fn apply(plan: &Plan, ledger: &mut Ledger) -> Result<()> {
     let root = &plan.root;
+    // The root is the user's own choice (the home, --out): made with the path; everything below
+    // it is reached through its descriptor, never through a link.
     files::create_dir_all(root).map_err(|e| not_writable(root, e))?;
+    let dir = Dir::open(root).map_err(|e| not_writable(root, e))?;
     for step in &plan.steps {
         let path = root.join(&step.path);
         match step.action {
             Action::Create | Action::Update | Action::Unchanged => {
                 let text = plan.files.get(&step.path).map(String::as_str).unwrap_or("");
                 if step.action != Action::Unchanged {
-                    if let Some(parent) = path.parent() {
-                        files::create_dir_all(parent).map_err(|e| not_writable(parent, e))?;
+                    if let Some((parent, _)) = step.path.rsplit_once('/') {
+                        dir.create_dir_all(parent, 0o755)
+                            .map_err(|e| not_writable(&root.join(parent), e))?;
                     }
-                    files::write_atomic(&path, text.as_bytes(), None)
+                    dir.write_atomic(&step.path, text.as_bytes(), None)
                         .map_err(|e| not_writable(&path, e))?;
                 }
                 ledger
@@ -225,21 +231,25 @@ pub fn apply(plan: &Plan, ledger: &mut Ledger) -> Result<()> {
                     .insert(step.path.clone(), sha256_hex(text.as_bytes()));
             }
             Action::RemoveStale => {
-                std::fs::remove_file(&path).map_err(|e| not_writable(&path, e))?;
+                dir.remove_file(&step.path)
+                    .map_err(|e| not_writable(&path, e))?;
                 ledger.digests.remove(&step.path);
-                // Drop folders the removal emptied; stop at the first that still holds something.
-                let mut dir = path.parent();
-                while let Some(d) = dir {
-                    if d == root.as_path() || std::fs::remove_dir(d).is_err() {
+                // Drop folders the removal emptied; stop at the first that still holds
+                // something. Each is checked to be a real folder below the root first.
+                let mut rel = step.path.as_str();
+                while let Some((parent, _)) = rel.rsplit_once('/') {
+                    if dir.open_dir(parent).is_err()
+                        || std::fs::remove_dir(root.join(parent)).is_err()
+                    {
                         break;
                     }
-                    dir = d.parent();
+                    rel = parent;
                 }
             }
             Action::KeepUsers | Action::KeepEdited => {}
         }
     }
-    ledger.save(root)
+    ledger.save(&dir)
 }
 
 /// Replace `{{KEY}}` with `lookup(KEY)`. A placeholder with no value is an error, so a template
@@ -368,6 +378,23 @@ mod tests {
             std::fs::read_to_string(&target).unwrap(),
             format!("{MARKER}\nsecret\n")
         );
+    }
+
+    #[test]
+    fn a_linked_folder_on_the_way_is_refused_and_nothing_is_written_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("apps")).unwrap();
+        let wanted = vec![file("apps/f.yml", &format!("{MARKER}\nnew\n"))];
+        let mut ledger = Ledger::default();
+        let outcome = plan(&root, wanted, &[], &ledger).and_then(|p| apply(&p, &mut ledger));
+        let err = outcome.unwrap_err();
+        assert_eq!(err.kind, Kind::BadInput, "{}", err.message);
+        assert!(err.message.contains("apps"), "{}", err.message);
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 
     #[test]

@@ -31,6 +31,9 @@ fn marked(path: &Path) -> bool {
 }
 
 fn not_writable(root: &Path, e: std::io::Error) -> Error {
+    if let Some(refused) = crate::core::files::refusal(&e) {
+        return refused;
+    }
     Error::new(
         Kind::NotReady,
         format!("output folder {} is not writable: {e}", root.display()),
