@@ -3,7 +3,11 @@
 use crate::redis_server;
 
 use appgear::multiplayer::token;
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 const SECRET: &str = "cli-test-secret-0123456789";
 
@@ -281,4 +285,89 @@ fn help_does_not_print_secrets_from_the_environment() {
         assert!(out.contains("REDIS_URL") || args[1] == "token", "{out}");
         assert!(!out.contains("hunter2"), "a secret was printed:\n{out}");
     }
+}
+
+/// `appgear multiplayer serve` with at most 64 open files: its address, and its log lines as
+/// they come.
+fn serve_with_few_files(redis: &str) -> (std::process::Child, String, mpsc::Receiver<String>) {
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_appgear"))
+        .args([
+            "multiplayer",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workspace",
+            "w1",
+        ])
+        .args(["--redis", redis, "--header-timeout", "3s"])
+        .env("MULTIPLAYER_TOKEN_SECRET", SECRET)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start appgear");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("the gateway did not start in 20 s");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap_or_default().to_string();
+        }
+    };
+    (child, addr, lines)
+}
+
+#[test]
+fn at_the_open_file_limit_serve_says_so_and_still_answers_healthz() {
+    let redis = redis_server::RedisServer::start();
+    let (mut child, addr, lines) = serve_with_few_files(&redis.url);
+    // Far more silent connections than the gateway has descriptors for: accept fails.
+    let idle: Vec<TcpStream> = (0..150)
+        .filter_map(|_| TcpStream::connect(&addr).ok())
+        .collect();
+    assert!(idle.len() > 100, "only {} connections", idle.len());
+    let said = Instant::now() + Duration::from_secs(10);
+    let mut log = String::new();
+    while !log.contains("cannot accept connections") && Instant::now() < said {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            log.push_str(&line);
+            log.push('\n');
+        }
+    }
+    // A probe, while every silent connection is still held open by its peer.
+    let mut probe = TcpStream::connect(&addr).expect("connect");
+    probe
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut answer = String::new();
+    let _ = probe.read_to_string(&mut answer);
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(idle);
+    assert!(
+        log.contains("cannot accept connections"),
+        "no log line:\n{log}"
+    );
+    assert!(log.contains("ulimit -n"), "{log}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "/healthz did not answer at the file limit: {answer:?}\n{log}"
+    );
 }
