@@ -5,6 +5,8 @@
 //! `store`), so every rule about what a build may do next is unit-tested without a server.
 //! See docs/builder.md.
 
+pub mod api;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod glob;
