@@ -9,6 +9,7 @@ mod common;
 #[allow(dead_code)]
 mod redis_server;
 
+mod builder_api;
 mod builder_queue;
 mod builder_worker;
 mod cli;
