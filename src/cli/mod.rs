@@ -5,6 +5,8 @@ use crate::core::ui;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod cluster;
+pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod down;
@@ -15,6 +17,7 @@ pub mod multiplayer;
 pub mod status;
 pub mod up;
 pub mod verify;
+pub mod workspace;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +66,14 @@ pub enum Command {
     /// The real-time multiplayer gateway.
     #[command(subcommand)]
     Multiplayer(multiplayer::MultiplayerCommand),
+    /// The Factory suite on a local kind cluster (Topology B).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// The local cluster's workspaces.
+    #[command(subcommand)]
+    Workspace(workspace::WorkspaceCommand),
+    /// Print a shell completion script: `appgear completions bash > ~/.local/share/bash-completion/completions/appgear`.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Parse the command line, run it, print any error as one line plus a hint; return the exit code.
@@ -104,6 +115,9 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Gitops(cmd) => gitops::run(cmd).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Multiplayer(cmd) => multiplayer::run(cmd).await,
+        Command::Cluster(cmd) => cluster::run(&home, cmd).await,
+        Command::Workspace(cmd) => workspace::run(&home, cmd).await,
+        Command::Completions(args) => completions::run(args),
     }
 }
 

@@ -11,6 +11,7 @@
 //! - `waits`: when an applied object is ready, from its status.
 //! - `api`: the Kubernetes client, server-side apply in phases, waits and their reports (IO).
 //! - `suite`: the rendered Factory suite as objects for the local cluster.
+//! - `cluster`: what the `cluster` and `workspace` commands do (IO), a file per verb.
 //! - `stages`: the stages of `cluster up` and the plan `--dry-run` prints.
 //! - `preflight`: the machine's numbers against the profile, each finding with its fix;
 //!   `machine` measures them (IO).
@@ -20,6 +21,7 @@
 pub mod addons;
 pub mod api;
 pub mod cache;
+pub mod cluster;
 pub mod image;
 pub mod kind;
 pub mod kind_config;

@@ -4,7 +4,7 @@
 
 use super::super::manifests::Object;
 use super::super::waits::{self, Readiness};
-use super::apply::{api_error, api_for};
+use super::call::{api_error, api_for};
 use super::report;
 use super::resources::{Resource, Resources};
 use crate::core::error::{Error, Result};

@@ -1,0 +1,82 @@
+//! Everything a cluster command reads before it acts: the settings (`.env` with the shell over
+//! it, or the defaults before `appgear init`), the recorded workspaces, the home's paths, and
+//! the cluster as kind and Docker report it.
+
+use super::super::kind::{self, KindCli};
+use super::super::settings::ClusterSettings;
+use super::super::stages::ClusterState;
+use super::super::workspaces::Workspaces;
+use crate::core::error::Result;
+use crate::topology_a::home::Home;
+use crate::topology_a::settings::Shell;
+use std::path::PathBuf;
+
+pub struct Context {
+    pub root: PathBuf,
+    pub settings: ClusterSettings,
+    pub workspaces: Workspaces,
+}
+
+impl Context {
+    pub fn load(home: &Home) -> Result<Context> {
+        let settings = if home.env_path().exists() {
+            let s = crate::topology_a::env_store::settings(home)?;
+            ClusterSettings::from_lookup(|k| s.lookup(k).map(str::to_string))?
+        } else {
+            let shell = Shell::current();
+            ClusterSettings::from_lookup(|k| shell.get(k).map(str::to_string))?
+        };
+        Ok(Context {
+            root: home.root().to_path_buf(),
+            settings,
+            workspaces: Workspaces::load(home.root())?,
+        })
+    }
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.root.join(kind::KUBECONFIG)
+    }
+    pub fn kind_config(&self) -> PathBuf {
+        self.root.join(super::super::kind_config::CONFIG_FILE)
+    }
+    pub fn storage(&self) -> PathBuf {
+        self.root.join(super::super::kind_config::STORAGE_DIR)
+    }
+    pub fn name(&self) -> &str {
+        self.settings.name.as_str()
+    }
+    /// The node container kind names after the cluster.
+    pub fn node(&self) -> String {
+        format!("{}-control-plane", self.name())
+    }
+    /// A client for the cluster's API, from the home's kubeconfig.
+    pub async fn client(&self) -> Result<kube::Client> {
+        super::super::api::client::connect(&self.kubeconfig(), &self.settings.name.context()).await
+    }
+}
+
+/// The cluster's state: absent when kind does not list it; else its node container's state and
+/// image as Docker reports them. Without kind on PATH there can be no cluster of ours.
+pub async fn observe(ctx: &Context) -> Result<ClusterState> {
+    let Ok(kind) = KindCli::find() else {
+        return Ok(ClusterState::Absent);
+    };
+    if !kind.clusters()?.iter().any(|c| c == ctx.name()) {
+        return Ok(ClusterState::Absent);
+    }
+    let docker = crate::topology_a::stack::docker::connect().await?;
+    let node = docker.inspect_container(&ctx.node(), None).await.ok();
+    let running = node
+        .as_ref()
+        .and_then(|n| n.state.as_ref())
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    let image = node
+        .and_then(|n| n.config)
+        .and_then(|c| c.image)
+        .unwrap_or_default();
+    Ok(if running {
+        ClusterState::Running { node_image: image }
+    } else {
+        ClusterState::Stopped
+    })
+}
