@@ -14,6 +14,7 @@ pub mod id;
 pub mod keys;
 pub mod manifest;
 pub mod queue;
+pub mod setup;
 pub mod state;
 pub mod store;
 pub mod worker;
