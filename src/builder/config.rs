@@ -208,7 +208,8 @@ pub fn image_digest(image: &str) -> Option<&str> {
     .then_some(hex)
 }
 
-fn is_env_name(s: &str) -> bool {
+/// A name a process environment can carry: letters, digits and `_`, not starting with a digit.
+pub fn is_env_name(s: &str) -> bool {
     let mut b = s.bytes();
     b.next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')

@@ -2,6 +2,7 @@
 //! retried request (N8n retries up to 5 times) gives the same build and never a second one.
 
 use crate::builder::clock::now_ms;
+use crate::builder::config::is_env_name;
 use crate::builder::id::BuildId;
 use crate::builder::queue::error::QueueError;
 use crate::builder::queue::job::{status_fields, BuildSpec, Job};
@@ -26,6 +27,37 @@ pub fn valid_idempotency_key(k: &str) -> bool {
     !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// Most variables a request may set for its recipe, and the most bytes of names and values.
+pub const MAX_ENV: usize = 64;
+pub const MAX_ENV_BYTES: usize = 16 * 1024;
+
+/// What the queue refuses to store: variables a process cannot carry, and oversized requests.
+fn check_spec(spec: &BuildSpec) -> Result<(), QueueError> {
+    if spec.env.len() > MAX_ENV {
+        return Err(QueueError::BadRequest(format!(
+            "at most {MAX_ENV} env variables per build"
+        )));
+    }
+    let mut bytes = 0;
+    for (k, v) in &spec.env {
+        if !is_env_name(k) {
+            return Err(QueueError::BadRequest(format!(
+                "env {k:?} is not a variable name (letters, digits, '_')"
+            )));
+        }
+        if v.contains('\0') {
+            return Err(QueueError::BadRequest(format!("env {k} holds a NUL byte")));
+        }
+        bytes += k.len() + v.len();
+    }
+    if bytes > MAX_ENV_BYTES {
+        return Err(QueueError::BadRequest(format!(
+            "the env variables of a build are at most {MAX_ENV_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 impl Queue {
     pub async fn submit(
         &self,
@@ -38,6 +70,7 @@ impl Queue {
                 self.targets.clone(),
             ));
         }
+        check_spec(&spec)?;
         let spec_json =
             serde_json::to_string(&spec).map_err(|e| QueueError::Corrupt(format!("spec: {e}")))?;
         let spec_sha = sha256_hex(spec_json.as_bytes());
