@@ -3,11 +3,12 @@
 //! `Retry-After`, so N8n's retry waits and tries again.
 
 use crate::builder::api::auth::{authorize, Denied};
+use crate::builder::clock::now_ms;
 use crate::builder::config::{Config, Scope};
 use crate::builder::id::BuildId;
 use crate::builder::queue::error::QueueError;
 use crate::builder::queue::job::{BuildSpec, Job};
-use crate::builder::queue::lag::render_pending;
+use crate::builder::queue::lag::render_gauges;
 use crate::builder::queue::log_stream::FROM_START;
 use crate::builder::queue::submit::valid_idempotency_key;
 use crate::builder::queue::Queue;
@@ -281,11 +282,11 @@ async fn readyz<S: ObjectStore + 'static>(State(app): State<Shared<S>>) -> Respo
 }
 
 async fn metrics<S: ObjectStore + 'static>(State(app): State<Shared<S>>) -> Response {
-    match app.queue.pending_all().await {
+    match app.queue.gauges(now_ms()).await {
         Ok(p) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            render_pending(app.queue.workspace().as_str(), &p),
+            render_gauges(app.queue.workspace().as_str(), &p),
         )
             .into_response(),
         Err(e) => queue_error(e),

@@ -25,6 +25,8 @@ pub struct Group {
     pub last_delivered_id: String,
     /// `None` when Redis cannot tell (after deletions) or is older than 7.
     pub lag: Option<u64>,
+    /// Entries delivered and not yet acknowledged: builds being run (or being reaped).
+    pub pending: u64,
 }
 
 pub fn text(v: &Value) -> Option<String> {
@@ -108,6 +110,11 @@ pub fn groups(v: &Value) -> Vec<Group> {
                 name: text(f.get("name")?)?,
                 last_delivered_id: text(f.get("last-delivered-id")?)?,
                 lag: f.get("lag").and_then(text).and_then(|l| l.parse().ok()),
+                pending: f
+                    .get("pending")
+                    .and_then(text)
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0),
             })
         })
         .collect()
@@ -165,7 +172,8 @@ mod tests {
             vec![Group {
                 name: "builders".into(),
                 last_delivered_id: "1-0".into(),
-                lag: Some(3)
+                lag: Some(3),
+                pending: 0
             }]
         );
         let nil_lag = arr(vec![arr(vec![
