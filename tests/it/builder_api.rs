@@ -160,6 +160,10 @@ async fn the_api_checks_tokens_and_scopes_and_submits_idempotently() {
         metrics.contains("builder_pending_jobs{workspace=\"demo\",target=\"web\"} 1\n"),
         "{metrics}"
     );
+    assert!(metrics.contains("builder_running_jobs{workspace=\"demo\",target=\"web\"} 0\n"));
+    assert!(
+        metrics.contains("builder_oldest_pending_age_seconds{workspace=\"demo\",target=\"web\"} ")
+    );
     assert_eq!(raw_get(&srv.url, "/readyz").await.0, 200);
     assert_eq!(raw_get(&srv.url, "/healthz").await.0, 200);
 

@@ -105,8 +105,22 @@ async fn a_submit_is_one_pending_job_exactly_as_keda_counts_it() {
         metrics.contains("builder_pending_jobs{workspace=\"demo\",target=\"web\"} 1\n"),
         "{metrics}"
     );
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let waited = q
+        .oldest_pending_ms("web", appgear::builder::clock::now_ms())
+        .await
+        .unwrap();
+    assert!((50..5_000).contains(&waited), "{waited}");
+    assert_eq!(q.running("web").await.unwrap(), 0);
     let c = claim(&q, "w1").await;
     assert_eq!(c.id, s.job.id);
+    assert_eq!(q.running("web").await.unwrap(), 1);
+    assert_eq!(
+        q.oldest_pending_ms("web", appgear::builder::clock::now_ms())
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(c.job.status.state, State::Running);
     assert_eq!(c.job.status.phase, Some(Phase::Preparing));
     assert_eq!(q.pending("web").await.unwrap(), 0);
@@ -135,6 +149,12 @@ async fn a_repeated_submit_with_the_same_idempotency_key_gives_the_same_build() 
     assert_eq!(q.pending("web").await.unwrap(), 2);
     assert!(matches!(
         q.submit(spec("web"), Some("a key with spaces")).await,
+        Err(QueueError::BadRequest(_))
+    ));
+    let mut bad = spec("web");
+    bad.env.insert("NOT-A-NAME".into(), "x".into());
+    assert!(matches!(
+        q.submit(bad, None).await,
         Err(QueueError::BadRequest(_))
     ));
     assert_eq!(q.list(10).await.unwrap().len(), 2);
