@@ -3,6 +3,7 @@
 
 use crate::core::error::Result;
 use crate::core::ui;
+use crate::topology_a::home::Home;
 use crate::topology_b::image::{archive, build};
 use crate::topology_b::stages::Profile;
 use clap::{Args, Subcommand};
@@ -36,8 +37,8 @@ pub enum ImagesCommand {
 
 #[derive(Args, Debug)]
 pub struct Which {
-    /// a: Docker (Traefik, code-server); b: the kind cluster (node image, add-ons, core-redis,
-    /// the suite's own image).
+    /// a: Docker (Traefik and code-server, as the home's .env names them); b: the kind cluster
+    /// (node image, add-ons, core-redis, the suite's own image).
     #[arg(long, default_value = "b", value_name = "a|b")]
     pub topology: String,
     /// core, or full (with Airbyte); Topology B only.
@@ -89,10 +90,10 @@ pub async fn run_image(cmd: ImageCommand) -> Result<i32> {
     }
 }
 
-pub async fn run_images(cmd: ImagesCommand) -> Result<i32> {
+pub async fn run_images(home: &Home, cmd: ImagesCommand) -> Result<i32> {
     match cmd {
         ImagesCommand::Save(args) => {
-            let wanted = pinned(&args.which)?;
+            let wanted = pinned(home, &args.which)?;
             let saved = archive::save(&wanted, &args.file).await?;
             if args.json {
                 ui::print_json(&saved)?;
@@ -122,7 +123,7 @@ pub async fn run_images(cmd: ImagesCommand) -> Result<i32> {
                 }
                 return Ok(0);
             }
-            let wanted = pinned(&args.which)?;
+            let wanted = pinned(home, &args.which)?;
             if args.json {
                 ui::print_json(&wanted)?;
             } else {
@@ -143,8 +144,8 @@ pub async fn run_images(cmd: ImagesCommand) -> Result<i32> {
     }
 }
 
-fn pinned(which: &Which) -> Result<Vec<archive::Wanted>> {
+fn pinned(home: &Home, which: &Which) -> Result<Vec<archive::Wanted>> {
     let topology = archive::Topology::parse(&which.topology)?;
     let profile = Profile::parse(&which.profile)?;
-    Ok(archive::pinned_images(topology, profile))
+    archive::wanted(home, topology, profile)
 }

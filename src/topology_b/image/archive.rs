@@ -108,6 +108,23 @@ pub fn pinned_images(topology: Topology, profile: Profile) -> Vec<Wanted> {
     }
 }
 
+/// The images of `topology` for the home: Topology A's as the home's `.env` (and the shell) name
+/// them, once there is one; appgear's defaults before `init`. Topology B's are the pins.
+pub fn wanted(
+    home: &crate::topology_a::home::Home,
+    topology: Topology,
+    profile: Profile,
+) -> Result<Vec<Wanted>> {
+    if topology == Topology::A && home.env_path().exists() {
+        let s = crate::topology_a::env_store::settings(home)?;
+        return Ok(vec![
+            Wanted::named(&s.traefik_image),
+            Wanted::named(&s.code_server_image),
+        ]);
+    }
+    Ok(pinned_images(topology, profile))
+}
+
 /// What `images save` wrote.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Saved {
@@ -261,7 +278,10 @@ async fn write_export(
         })?;
         out.write_all(&chunk).await.map_err(cannot)?;
         bytes += chunk.len() as u64;
-        bar.set_position(bytes.min(total.max(bytes)));
+        if bytes > total {
+            bar.set_length(bytes);
+        }
+        bar.set_position(bytes);
     }
     out.flush().await.map_err(cannot)?;
     out.sync_all().await.map_err(cannot)?;
@@ -489,6 +509,16 @@ mod tests {
         assert_eq!(e.detail.len(), 5);
         assert!(e.detail[0]
             .starts_with("kindest/node:v1.35.8: docker pull kindest/node:v1.35.8@sha256:"));
+    }
+
+    #[test]
+    fn before_init_topology_a_needs_appgears_default_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = crate::topology_a::home::Home::new(dir.path().join("no-home-yet"));
+        let a = wanted(&home, Topology::A, Profile::Core).unwrap();
+        assert_eq!(a, pinned_images(Topology::A, Profile::Core));
+        let b = wanted(&home, Topology::B, Profile::Full).unwrap();
+        assert_eq!(b, pinned_images(Topology::B, Profile::Full));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn reference(tag: Option<&str>) -> Result<String> {
         ))
     };
     if t.contains('/') || t.contains(':') {
-        let (name, tag) = crate::topology_a::settings::split_image(t);
+        let (_, tag) = crate::topology_a::settings::split_image(t);
         if tag.is_none() {
             return Err(bad("has no tag".into()));
         }
@@ -45,7 +45,6 @@ pub fn reference(tag: Option<&str>) -> Result<String> {
             ));
         }
         crate::topology_a::settings::valid_image(t).map_err(bad)?;
-        let _ = name;
         return Ok(t.to_string());
     }
     let first_ok = t
