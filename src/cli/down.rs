@@ -61,7 +61,7 @@ fn confirm_purge(project: &str, volumes: &[String]) -> Result<()> {
                 .hint("add --yes to confirm"),
         );
     }
-    eprint!("This removes the volumes {list} (config/cde stays). Type the project name `{project}` to confirm: ");
+    ui::prompt(format_args!("This removes the volumes {list} (config/cde stays). Type the project name `{project}` to confirm: "));
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).ok();
     if answer.trim() != project {

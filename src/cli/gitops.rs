@@ -123,12 +123,12 @@ fn render_tree(args: RenderArgs) -> Result<i32> {
         plan.count(Action::KeepUsers) + plan.count(Action::KeepEdited),
         plan.count(Action::RemoveStale),
     ));
-    println!(
+    ui::out(format_args!(
         "next: appgear verify {out}\n      push {out} to {repo} ({rev}), then register it once with Argo CD:\n      kubectl apply -n argocd -f {out}/clusters/{cluster}/apps-suites.yaml",
         out = args.out.display(),
         repo = suite.repo.as_str(),
         rev = suite.revision.as_str(),
         cluster = suite.cluster.as_str(),
-    );
+    ));
     Ok(0)
 }

@@ -170,6 +170,6 @@ fn print_token(a: TokenArgs) -> Result<i32> {
         exp: token::now_unix().saturating_add(ttl.as_secs().max(1)),
         sub: subject,
     };
-    println!("{}", token::mint(&claims, secret.bytes()));
+    crate::core::ui::out(format_args!("{}", token::mint(&claims, secret.bytes())));
     Ok(0)
 }

@@ -59,16 +59,16 @@ pub async fn run(args: VerifyArgs) -> Result<i32> {
 
 fn print_human(findings: &[Finding], files: usize, docs: usize) {
     for f in findings {
-        println!(
+        ui::out(format_args!(
             "{} {} {}#{} {}",
             ui::red(f.rule),
             ui::dim(&format!("[{}]", f.rule_name)),
             f.file,
             f.document,
             f.object
-        );
-        println!("  {}", f.message);
-        println!("  {} {}", ui::yellow("fix:"), f.hint);
+        ));
+        ui::out(format_args!("  {}", f.message));
+        ui::out(format_args!("  {} {}", ui::yellow("fix:"), f.hint));
     }
     let summary = format!(
         "{} finding{} in {docs} document{} ({files} file{})",
@@ -82,8 +82,8 @@ fn print_human(findings: &[Finding], files: usize, docs: usize) {
         if files == 1 { "" } else { "s" },
     );
     if findings.is_empty() {
-        println!("{}", ui::green(&summary));
+        ui::out(format_args!("{}", ui::green(&summary)));
     } else {
-        println!("{}", ui::bold(&summary));
+        ui::out(format_args!("{}", ui::bold(&summary)));
     }
 }

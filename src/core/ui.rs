@@ -65,6 +65,14 @@ pub fn err(line: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// A question on stderr, without a line break, flushed so it shows before the answer is read.
+pub fn prompt(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
+    let _ = write!(e, "{text}");
+    let _ = e.flush();
+}
+
 /// A one-line step message on stderr (stdout is kept for results and JSON).
 pub fn step(msg: &str) {
     err(format_args!("{} {msg}", green("•")));

@@ -11,5 +11,5 @@ pub fn warn(msg: impl std::fmt::Display) {
 
 fn line(level: &str, msg: impl std::fmt::Display) {
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-    eprintln!("{now} {level} {msg}");
+    crate::core::ui::err(format_args!("{now} {level} {msg}"));
 }

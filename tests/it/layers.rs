@@ -272,6 +272,27 @@ fn the_command_line_has_no_docker_client_and_no_file_io() {
     }
 }
 
+/// `println!` and friends panic when the output is gone (a closed pipe): every line goes through
+/// `core::ui`, which drops it instead, so a command keeps its documented exit code.
+#[test]
+fn output_goes_through_the_one_terminal_module() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    for file in files {
+        if file.ends_with("core/ui.rs") {
+            continue;
+        }
+        let code = code(&std::fs::read_to_string(&file).unwrap());
+        for banned in ["println!", "eprintln!", "print!(", "eprint!("] {
+            assert!(
+                !code.contains(banned),
+                "{} uses {banned}: use core::ui::out/err/prompt",
+                file.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn no_module_imports_a_module_that_imports_it_back() {
     let g = graph();
