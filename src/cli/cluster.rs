@@ -19,7 +19,7 @@ pub enum ClusterCommand {
     Down(DownArgs),
     /// The cluster, its add-ons and each workload's health.
     Status(StatusArgs),
-    /// Write every object `cluster up` would apply, as files, for review or `kubectl apply -f`.
+    /// Write every object `cluster up` would apply, as files, for review or `kubectl apply -k`.
     Render(RenderArgs),
     /// Write a mirror folder of every pinned add-on (for APPGEAR_ADDONS_MIRROR on an offline laptop).
     Mirror(MirrorArgs),
@@ -260,7 +260,7 @@ fn cluster_render(home: &Home, a: RenderArgs) -> Result<i32> {
         r.plan.count(FileAction::KeepUsers) + r.plan.count(FileAction::KeepEdited),
     ));
     ui::out(format!(
-        "next: kubectl apply --server-side --field-manager=appgear -f {}",
+        "next: kubectl apply --server-side --field-manager=appgear -k {}",
         a.out.display()
     ));
     Ok(0)

@@ -30,4 +30,5 @@ mod topology_a_home;
 mod topology_a_settings;
 mod topology_b;
 mod topology_b_apply;
+mod topology_b_cluster;
 mod verify_rules;

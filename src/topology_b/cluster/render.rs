@@ -87,15 +87,21 @@ pub const RENDERED: &[(StageId, &str)] = &[
     (StageId::Suite, "08-factory-suite.yaml"),
 ];
 
+const KUSTOMIZATION: &str = "kustomization.yaml";
+
 /// One stage's objects as one multi-document file in apply order, with the marker line.
 fn file_text(objects: Vec<Object>, cluster: &mut ClusterKinds) -> Result<String> {
     let ordered = manifests::order(objects, cluster)?;
     let mut text = format!("{}\n", crate::gitops::render::marker());
     for o in ordered {
-        let yaml = serde_norway::to_string(&o.value)
+        // Each document as JSON, which every YAML reader takes alike: a YAML 1.2 writer leaves
+        // `no`, `off` or `on` unquoted, and kubectl's YAML 1.1 reader (and PyYAML) turn them
+        // into booleans, which is how Kong's `off` and redis' `no` came out as `false`.
+        let json = serde_json::to_string_pretty(&o.value)
             .map_err(|e| Error::internal(format!("{}: {e}", o.describe())))?;
         text.push_str("---\n");
-        text.push_str(&yaml);
+        text.push_str(&json);
+        text.push('\n');
     }
     Ok(text)
 }
@@ -135,7 +141,21 @@ pub fn render(
             text: file_text(objects, &mut cluster)?,
         });
     }
-    let earlier: Vec<String> = RENDERED.iter().map(|(_, f)| f.to_string()).collect();
+    // A kustomization listing the files in order, so `kubectl kustomize DIR` builds them and
+    // `kubectl apply -k DIR` applies them (kustomize orders by kind within one build).
+    let mut kustomization = format!(
+        "{}\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
+        crate::gitops::render::marker()
+    );
+    for (_, file) in RENDERED {
+        kustomization.push_str(&format!("- {file}\n"));
+    }
+    files.push(OwnedFile {
+        path: KUSTOMIZATION.to_string(),
+        text: kustomization,
+    });
+    let mut earlier: Vec<String> = RENDERED.iter().map(|(_, f)| f.to_string()).collect();
+    earlier.push(KUSTOMIZATION.to_string());
     let mut ledger = Ledger::load(out);
     let plan = owned_files::plan(out, files, &earlier, &ledger)?;
     owned_files::apply(&plan, &mut ledger)?;

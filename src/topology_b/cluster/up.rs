@@ -83,14 +83,29 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
                 .push(("kind cluster".into(), format!("created {}", ctx.name())));
         }
         ClusterState::Stopped => {
-            return Err(Error::not_ready(format!(
-                "the kind cluster {} exists but its node is stopped",
-                ctx.name()
-            ))
-            .hint(format!(
-                "start it with `docker start {}`, then run `appgear cluster up` again",
-                ctx.node()
-            )));
+            // The laptop or Docker restarted: the node keeps the cluster's state; start it.
+            let docker = crate::topology_a::stack::docker::connect().await?;
+            docker
+                .start_container(&ctx.node(), None::<bollard::query_parameters::StartContainerOptions>)
+                .await
+                .map_err(|e| {
+                    Error::not_ready(format!("cannot start the kind node {}: {e}", ctx.node()))
+                        .hint("`docker start` it yourself, or `appgear cluster down` then `cluster up` (the workspaces' data is kept)")
+                })?;
+            // kubeadm's `init` waited for the API server when the cluster was created; after a
+            // restart nothing did, so wait for it here (it takes 10-30 s).
+            let client = ctx.client().await?;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+            while let Err(e) = client.apiserver_version().await {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::unhealthy(format!("the API server of {} did not answer within 2 minutes of starting its node: {e}", ctx.name()))
+                        .hint(format!("see `docker logs {}`; `appgear cluster down` then `cluster up` recreates it (the workspaces' data is kept)", ctx.node())));
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            report
+                .done
+                .push(("kind cluster".into(), format!("started {}", ctx.node())));
         }
         ClusterState::Running { .. } => {
             if !ctx.kubeconfig().exists() {

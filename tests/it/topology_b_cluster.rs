@@ -1,0 +1,437 @@
+//! `appgear cluster` and `appgear workspace` as a user runs them, with a stand-in `kind` on PATH
+//! (tests/standin/kind: records its arguments, writes a kubeconfig, starts nothing) and the real
+//! Docker Engine for preflight. No API server can run here, so `cluster up` gets as far as the
+//! first request to the cluster's API; what it sends there is tested against a mocked API in
+//! topology_b_apply.rs. `cluster render` output is checked by `validate-manifests` and
+//! `kubectl kustomize`.
+//!
+//! The live test at the end runs only with APPGEAR_LIVE_KIND=1 on a machine with kind, a
+//! registry and the node image: `cluster up` → `workspace add` → status → `cluster down`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_appgear");
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("APPGEAR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir().join("../shared"))
+}
+
+/// kubectl and helm for preflight: the folder of APPGEAR_TEST_KUBECTL, else .tools/bin.
+fn tools_bin() -> PathBuf {
+    std::env::var_os("APPGEAR_TEST_KUBECTL")
+        .and_then(|k| PathBuf::from(k).parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| crate_dir().join(".tools/bin"))
+}
+
+/// Numbers a machine that can run the core profile reports; this CI machine has 2 CPUs and
+/// default inotify limits, which preflight rightly refuses.
+const ROOMY: &str = "cpus=4 memory=17179869184 watches=524288 instances=512 disk=107374182400";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Laptop {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    user_home: PathBuf,
+    kind_log: PathBuf,
+    kind_state: PathBuf,
+    with_kind: bool,
+    facts: String,
+    ports: (u16, u16),
+}
+
+impl Laptop {
+    fn new() -> Laptop {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("appgear");
+        let user_home = tmp.path().join("user");
+        std::fs::create_dir_all(&user_home).unwrap();
+        Laptop {
+            home,
+            user_home,
+            kind_log: tmp.path().join("kind.log"),
+            kind_state: tmp.path().join("kind-state"),
+            _tmp: tmp,
+            with_kind: true,
+            facts: ROOMY.to_string(),
+            ports: (free_port(), free_port()),
+        }
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut path = vec![tools_bin()];
+        if self.with_kind {
+            path.insert(0, crate_dir().join("tests/standin"));
+        }
+        path.extend([PathBuf::from("/usr/bin"), PathBuf::from("/bin")]);
+        let mut c = Command::new(BIN);
+        c.arg("--home").arg(&self.home).args(args);
+        c.env("PATH", std::env::join_paths(path).unwrap())
+            .env("HOME", &self.user_home)
+            .env_remove("KUBECONFIG")
+            .env("NO_COLOR", "1")
+            .env("KIND_STANDIN_LOG", &self.kind_log)
+            .env("KIND_STANDIN_STATE", &self.kind_state)
+            .env("APPGEAR_TEST_MACHINE_FACTS", &self.facts)
+            .env("APPGEAR_ADDONS_MIRROR", shared().join("vendor"))
+            .env("FACTORY_CLUSTER_HTTP_PORT", self.ports.0.to_string())
+            .env("FACTORY_CLUSTER_HTTPS_PORT", self.ports.1.to_string());
+        c
+    }
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let o: Output = self.cmd(args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+    fn kind_calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(&self.kind_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                l.split('\t')
+                    .filter(|a| !a.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .collect()
+    }
+    fn kind_was_asked(&self, verb: &[&str]) -> Option<Vec<String>> {
+        self.kind_calls()
+            .into_iter()
+            .find(|c| c.len() >= verb.len() && c[..verb.len()] == *verb)
+    }
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let l = Laptop::new();
+    let (code, out, err) = l.run(&["cluster", "up", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("kind cluster   run   create it with kindest/node:v1.35.8"),
+        "{out}"
+    );
+    assert!(out.contains("optional       skip"), "{out}");
+    assert!(!l.home.exists(), "--dry-run created the home");
+    assert!(l.kind_was_asked(&["create"]).is_none());
+}
+
+#[test]
+fn missing_kind_is_refused_with_how_to_install_it() {
+    let mut l = Laptop::new();
+    l.with_kind = false;
+    let (code, _, err) = l.run(&["cluster", "up"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("error: kind is not on PATH"), "{err}");
+    assert!(
+        err.contains("hint: install kind (https://kind.sigs.k8s.io/"),
+        "{err}"
+    );
+}
+
+#[test]
+fn too_little_memory_is_refused_before_anything_starts() {
+    let mut l = Laptop::new();
+    l.facts = "cpus=4 memory=4294967296 watches=524288 instances=512".into();
+    let (code, _, err) = l.run(&["cluster", "up"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("error: Docker has 4.0 GiB of memory; the core profile needs 8 GiB"),
+        "{err}"
+    );
+    assert!(err.contains("hint: give Docker more memory"), "{err}");
+    assert!(l.kind_was_asked(&["create"]).is_none());
+}
+
+#[test]
+fn a_busy_port_names_its_holder_and_the_setting() {
+    let l = Laptop::new();
+    let _held = TcpListener::bind(("127.0.0.1", l.ports.0)).unwrap();
+    let (code, _, err) = l.run(&["cluster", "up"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains(&format!(
+            "port {} (FACTORY_CLUSTER_HTTP_PORT) on 127.0.0.1 is in use by",
+            l.ports.0
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("appgear config set FACTORY_CLUSTER_HTTP_PORT"),
+        "{err}"
+    );
+    assert!(l.kind_was_asked(&["create"]).is_none());
+}
+
+/// kind creates the cluster from the home's config, the kubeconfig goes to the home and
+/// ~/.kube/config is left alone; the run then stops at the cluster's API (none runs here),
+/// with exit 3 and the object it was applying.
+#[test]
+fn up_creates_the_cluster_from_the_home_and_leaves_the_users_kubeconfig_alone() {
+    let l = Laptop::new();
+    let (code, _, err) = l.run(&["cluster", "up"]);
+    let create = l
+        .kind_was_asked(&["create", "cluster"])
+        .unwrap_or_else(|| panic!("kind create was not run: {err}"));
+    let config = l.home.join("config/kind/cluster.yaml");
+    let kubeconfig = l.home.join("config/kind/kubeconfig");
+    assert_eq!(
+        create,
+        [
+            "create",
+            "cluster",
+            "--name",
+            "appgear",
+            "--config",
+            config.to_str().unwrap(),
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--wait",
+            "0s"
+        ]
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.starts_with("# Generated by appgear"), "{text}");
+    assert!(text.contains(&format!("hostPort: {}", l.ports.0)), "{text}");
+    assert!(l.home.join("data/cluster").is_dir());
+    assert!(kubeconfig.is_file());
+    assert!(
+        !l.user_home.join(".kube/config").exists(),
+        "~/.kube/config was written"
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("the Kubernetes API did not answer for"),
+        "{err}"
+    );
+}
+
+#[test]
+fn merge_kubeconfig_is_the_only_way_to_touch_the_users_kubeconfig() {
+    let l = Laptop::new();
+    let _ = l.run(&["cluster", "up", "--merge-kubeconfig"]);
+    assert!(
+        l.kind_was_asked(&["export", "kubeconfig", "--name", "appgear"])
+            .is_some(),
+        "{:?}",
+        l.kind_calls()
+    );
+    assert!(l.user_home.join(".kube/config").is_file());
+}
+
+#[test]
+fn a_kind_failure_shows_its_last_lines() {
+    let l = Laptop::new();
+    let mut c = l.cmd(&["cluster", "up"]);
+    let o = c.env("KIND_STANDIN_FAIL", "create").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("error: kind could not create the cluster: ERROR: failed to create cluster"),
+        "{err}"
+    );
+}
+
+#[test]
+fn down_keeps_the_workspaces_data_unless_purged() {
+    let l = Laptop::new();
+    let _ = l.run(&["cluster", "up"]);
+    let data = l.home.join("data/cluster/pvc-1");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("main.rs"), "fn main() {}\n").unwrap();
+
+    let (code, out, err) = l.run(&["cluster", "down"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(l
+        .kind_was_asked(&["delete", "cluster", "--name", "appgear"])
+        .is_some());
+    assert!(data.join("main.rs").is_file());
+    assert!(out.contains("kept the workspaces' data"), "{out}");
+
+    let (code, _, err) = l.run(&["cluster", "down", "--purge"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--purge --yes"), "{err}");
+    assert!(data.join("main.rs").is_file());
+
+    let (code, _, err) = l.run(&["cluster", "down", "--purge", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!l.home.join("data/cluster").exists());
+}
+
+#[test]
+fn workspaces_are_recorded_listed_and_removed() {
+    let l = Laptop::new();
+    assert_eq!(
+        l.run(&["workspace", "add", "demo", "--tenant", "acme"]).0,
+        0
+    );
+    assert_eq!(
+        l.run(&["workspace", "add", "team-b", "--tenant", "globex"])
+            .0,
+        0
+    );
+    let (code, _, err) = l.run(&["workspace", "add", "demo", "--tenant", "other"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("belongs to tenant acme"), "{err}");
+    let (code, _, err) = l.run(&["workspace", "add", "Bad_Id", "--tenant", "acme"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("hint:"), "{err}");
+
+    let (_, out, _) = l.run(&["workspace", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["id"], "demo");
+    assert_eq!(v[1]["namespace"], "ws-team-b-factory");
+
+    let (code, out, _) = l.run(&["workspace", "remove", "demo"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("kept"), "{out}");
+    let (_, out, _) = l.run(&["workspace", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+/// Every object `cluster up` applies for two workspaces, from ../shared/vendor as the mirror,
+/// validates against strict schemas and builds with `kubectl kustomize`.
+#[test]
+fn render_of_two_workspaces_validates_and_builds() {
+    let l = Laptop::new();
+    let out = l.home.parent().unwrap().join("rendered");
+    let o = l
+        .cmd(&[
+            "cluster",
+            "render",
+            "--out",
+            out.to_str().unwrap(),
+            "--workspace",
+            "demo",
+            "--tenant",
+            "acme",
+            "--workspace",
+            "team-b",
+            "--tenant",
+            "globex",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let python = std::env::var_os("APPGEAR_TEST_PYTHON").unwrap_or_else(|| "python3".into());
+    let v = Command::new(python)
+        .arg(shared().join("tools/validate-manifests"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && report.contains(", 0 failing"),
+        "{report}\n{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+
+    let kubectl = std::env::var_os("APPGEAR_TEST_KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let k = Command::new(kubectl)
+        .arg("kustomize")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
+    let built = String::from_utf8_lossy(&k.stdout);
+    for want in [
+        "name: ws-demo-factory",
+        "name: ws-team-b-factory",
+        "name: ceph-filesystem",
+        "name: core-redis",
+        "name: keda-operator",
+    ] {
+        assert!(built.contains(want), "{want} not built");
+    }
+
+    // A second render changes nothing.
+    let o = l
+        .cmd(&[
+            "cluster",
+            "render",
+            "--out",
+            out.to_str().unwrap(),
+            "--workspace",
+            "demo",
+            "--tenant",
+            "acme",
+            "--workspace",
+            "team-b",
+            "--tenant",
+            "globex",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["action"] == "unchanged"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn completions_are_written_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("cluster"),
+            "{shell}"
+        );
+    }
+}
+
+/// The whole story on a machine with kind v0.33.0, Docker with 4 CPUs / 8 GiB, and registry
+/// access: APPGEAR_LIVE_KIND=1 cargo test --test it topology_b_cluster::live -- --nocapture
+#[test]
+fn live_cluster_up_workspace_status_down() {
+    if std::env::var_os("APPGEAR_LIVE_KIND").is_none() {
+        eprintln!("skipped: set APPGEAR_LIVE_KIND=1 where kind and a registry are reachable");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(BIN)
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .status()
+            .unwrap();
+        o.code().unwrap_or(-1)
+    };
+    assert_eq!(run(&["cluster", "up"]), 0);
+    assert_eq!(run(&["workspace", "add", "demo", "--tenant", "acme"]), 0);
+    assert_eq!(run(&["cluster", "status"]), 0);
+    assert_eq!(
+        run(&["cluster", "up"]),
+        0,
+        "a re-run changes nothing and succeeds"
+    );
+    assert_eq!(run(&["cluster", "down"]), 0);
+}
