@@ -196,7 +196,11 @@ pub async fn save(wanted: &[Wanted], file: &Path) -> Result<Saved> {
     }
     let partial = partial_name(file)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let written = write_export(&engine, &refs, &partial, total).await;
+    // Ctrl-C removes the partial file too; FILE is left as it was.
+    let written = tokio::select! {
+        r = write_export(&engine, &refs, &partial, total) => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::interrupted()),
+    };
     let bytes = match written {
         Ok(b) => b,
         Err(e) => {
@@ -422,26 +426,40 @@ pub async fn load(file: &Path) -> Result<Loaded> {
         .quiet(true)
         .build();
     let mut stream = engine.import_image_stream(opts, body, None);
-    let mut said = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(info) => {
-                if let Some(s) = info.stream {
-                    said.push(s.trim().to_string());
+    let reading = async {
+        let mut said = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(s) = info.stream {
+                        said.push(s.trim().to_string());
+                    }
+                }
+                Err(e) => {
+                    return Err(Error::not_ready(format!(
+                        "Docker did not load {}: {}",
+                        file.display(),
+                        docker::message(&e)
+                    ))
+                    .hint("check Docker's free disk space (docker system df) and that the file is complete, then load again")
+                    .cause(e));
                 }
             }
-            Err(e) => {
-                bar.abandon();
-                return Err(Error::not_ready(format!(
-                    "Docker did not load {}: {}",
-                    file.display(),
-                    docker::message(&e)
-                ))
-                .hint("check Docker's free disk space (docker system df) and that the file is complete, then load again")
-                .cause(e));
-            }
         }
-    }
+        Ok(said)
+    };
+    // Loading again after Ctrl-C is safe: Docker keeps what it has and adds the rest.
+    let said = tokio::select! {
+        r = reading => r,
+        _ = tokio::signal::ctrl_c() => Err(Error::interrupted()),
+    };
+    let said = match said {
+        Ok(s) => s,
+        Err(e) => {
+            bar.abandon();
+            return Err(e);
+        }
+    };
     bar.finish_and_clear();
     let mut images: Vec<String> = said
         .iter()
