@@ -408,6 +408,49 @@ fn images_save_and_load_round_trip_and_missing_images_say_how_to_get_them() {
     assert_eq!(e.detail, [format!("{absent}: docker pull {absent}")]);
     assert!(!other.exists());
 
+    // The same through the command, once it is wired in (src/cli/mod.rs).
+    if run(Command::new(bin()).args(["images", "list", "--help"]))
+        .status
+        .success()
+    {
+        let out = run(Command::new(bin())
+            .args(["images", "list"])
+            .arg(&file)
+            .arg("--json"));
+        let (o, e) = text(&out);
+        assert!(out.status.success(), "{o}{e}");
+        let v: serde_json::Value = serde_json::from_str(&o).expect("JSON");
+        let mut names: Vec<String> = v["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        assert_eq!(names, [a.clone(), b.clone()]);
+        if !exists("kindest/node:v1.35.8") {
+            let out = run(Command::new(bin())
+                .args(["images", "save"])
+                .arg(&other)
+                .args(["--topology", "b"])
+                .env("NO_COLOR", "1"));
+            let (o, e) = text(&out);
+            assert_eq!(out.status.code(), Some(3), "{o}{e}");
+            let lines: Vec<&str> = e.lines().collect();
+            assert!(
+                lines[0].starts_with("error: ")
+                    && lines[0].contains("images are not in Docker here: kindest/node:v1.35.8"),
+                "{e}"
+            );
+            assert!(lines[1].starts_with("hint: "), "{e}");
+            assert!(
+                e.contains("kindest/node:v1.35.8: docker pull kindest/node:v1.35.8@sha256:"),
+                "{e}"
+            );
+            assert!(!other.exists());
+        }
+    }
+
     // A file that is not an archive is bad input, and nothing is loaded.
     let junk = dir.path().join("junk.tar");
     std::fs::write(&junk, b"junk").expect("write");
