@@ -135,9 +135,10 @@ async fn cluster_up(home: &Home, a: UpArgs) -> Result<i32> {
     ));
     for w in ctx.workspaces.list() {
         ui::out(format!(
-            "  {}: https://{}.factory.dev.appgear.local:{}/",
+            "  {}: https://{}.{}:{}/",
             w.id.as_str(),
             w.id.as_str(),
+            ctx.domain.as_str(),
             ctx.settings.https_port
         ));
     }

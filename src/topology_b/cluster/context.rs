@@ -7,6 +7,7 @@ use super::super::settings::ClusterSettings;
 use super::super::stages::ClusterState;
 use super::super::workspaces::Workspaces;
 use crate::core::error::Result;
+use crate::core::names::Domain;
 use crate::topology_a::home::Home;
 use crate::topology_a::settings::Shell;
 use std::path::PathBuf;
@@ -14,21 +15,33 @@ use std::path::PathBuf;
 pub struct Context {
     pub root: PathBuf,
     pub settings: ClusterSettings,
+    pub domain: Domain,
     pub workspaces: Workspaces,
 }
 
 impl Context {
     pub fn load(home: &Home) -> Result<Context> {
-        let settings = if home.env_path().exists() {
+        let lookup: Box<dyn Fn(&str) -> Option<String>> = if home.env_path().exists() {
             let s = crate::topology_a::env_store::settings(home)?;
-            ClusterSettings::from_lookup(|k| s.lookup(k).map(str::to_string))?
+            Box::new(move |k| s.lookup(k).map(str::to_string))
         } else {
             let shell = Shell::current();
-            ClusterSettings::from_lookup(|k| shell.get(k).map(str::to_string))?
+            Box::new(move |k| shell.get(k).map(str::to_string))
         };
+        let settings = ClusterSettings::from_lookup(&lookup)?;
+        // The suite's hosts hang from Topology A's domain: one setting for both topologies.
+        let domain = lookup("FACTORY_DOMAIN")
+            .filter(|d| !d.trim().is_empty())
+            .or_else(|| {
+                crate::topology_a::keys::key("FACTORY_DOMAIN")
+                    .and_then(|k| k.default)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "factory.dev.appgear.local".to_string());
         Ok(Context {
             root: home.root().to_path_buf(),
             settings,
+            domain: Domain::parse(&domain)?,
             workspaces: Workspaces::load(home.root())?,
         })
     }

@@ -3,13 +3,14 @@
 //!
 //! - `context`: the home's settings, workspaces, paths and what kind and Docker say of the cluster.
 //! - `extras`: the objects appgear itself adds around the add-ons (storage classes, core-redis).
-//! - `up`, `down`, `status`, `render`, `mirror`, `workspace`.
+//! - `up`, `down`, `status`, `render`, `mirror`, `workspace`, and `smoke` (what answers).
 
 pub mod context;
 pub mod down;
 pub mod extras;
 pub mod mirror;
 pub mod render;
+pub mod smoke;
 pub mod status;
 pub mod up;
 pub mod workspace;

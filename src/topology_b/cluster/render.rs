@@ -45,9 +45,13 @@ pub fn addon(ctx: &Context, name: &str) -> Result<Vec<Object>> {
 
 /// The suite for `workspaces` (the recorded ones unless given).
 pub fn suite(ctx: &Context, workspaces: &[WorkspaceEntry], airbyte: bool) -> Result<Vec<Object>> {
-    let domain = "factory.dev.appgear.local";
-    let _ = ctx;
-    let suite = Suite::new(SUITE_CLUSTER, SUITE_REPO, "main", domain, workspaces)?;
+    let suite = Suite::new(
+        SUITE_CLUSTER,
+        SUITE_REPO,
+        "main",
+        ctx.domain.as_str(),
+        workspaces,
+    )?;
     super::super::suite::objects(&suite, airbyte)
 }
 

@@ -143,7 +143,35 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
                 ));
                 continue;
             }
-            (Action::Run(_), StageId::SuiteImage | StageId::Optional | StageId::Smoke) => {
+            (Action::Run(_), StageId::SuiteImage) => {
+                let bar =
+                    ui::spinner("suite image: building and loading it into the node (about 10 s)");
+                let loaded = load_suite_image(&ctx, &kind).await;
+                bar.finish_and_clear();
+                report
+                    .done
+                    .push((step.stage.name.into(), format!("loaded {}", loaded?)));
+                continue;
+            }
+            (Action::Run(_), StageId::Smoke) => {
+                let addr = format!("{}:{}", ctx.settings.bind, ctx.settings.http_port);
+                for w in ctx.workspaces.list() {
+                    let host = format!("{}.{}", w.id.as_str(), ctx.domain.as_str());
+                    let code = super::smoke::get(&addr, &host, "/vscode/").await?;
+                    let line = super::smoke::verdict(code).map_err(|why| {
+                        Error::unhealthy(format!(
+                            "http://{host}/vscode/ through Kong on {addr}: {why}"
+                        ))
+                        .hint("`appgear cluster status` shows what is not ready")
+                    })?;
+                    report.done.push((
+                        format!("smoke {}", w.id.as_str()),
+                        format!("/vscode/ {line}"),
+                    ));
+                }
+                continue;
+            }
+            (Action::Run(_), StageId::Optional) => {
                 report.done.push((
                     step.stage.name.into(),
                     "not run: not written yet in this version (see docs/topology-b.md)".into(),
@@ -178,6 +206,26 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
         ));
     }
     Ok(report)
+}
+
+/// The suite's own image into the node with no registry: built from this binary
+/// (`appgear image build`, reused when nothing changed), saved to an archive in the home's cache,
+/// and `kind load image-archive`.
+async fn load_suite_image(ctx: &Context, kind: &KindCli) -> Result<String> {
+    let built = super::super::image::build::build(None).await?;
+    let dir = ctx.root.join("data/cache/images");
+    crate::core::files::create_dir_all(&dir)
+        .map_err(|e| crate::core::files::not_writable(&dir, e))?;
+    let archive = dir.join(format!("appgear-{}.tar", env!("CARGO_PKG_VERSION")));
+    super::super::image::archive::save(
+        &[super::super::image::archive::Wanted::named(
+            &built.reference,
+        )],
+        &archive,
+    )
+    .await?;
+    kind.load_archive(ctx.name(), &archive)?;
+    Ok(built.reference)
 }
 
 /// `config/kind/cluster.yaml` (and the registry mirror's hosts.toml) under the owned-file policy,
