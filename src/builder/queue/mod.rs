@@ -38,6 +38,8 @@ pub struct Settings {
     pub queue_ttl: Duration,
     /// How long an Idempotency-Key keeps giving the same build (N8n retries within minutes).
     pub idempotency_ttl: Duration,
+    /// How long Redis keeps an ended build's record and log (its objects stay in the store).
+    pub retention: Duration,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             lease: Duration::from_secs(60),
             queue_ttl: Duration::from_secs(24 * 3600),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Reaped {
     pub expired: Vec<BuildId>,
     /// Entries of ended or superseded builds, acknowledged so they no longer count.
     pub skipped: usize,
+    /// Acknowledged entries removed from the streams.
+    pub trimmed: u64,
 }
 
 impl Queue {
@@ -48,6 +50,7 @@ impl Queue {
             self.reclaim(&target, &mut out).await?;
             self.expire(&target, &mut out).await?;
             self.skip_ended(&target, &mut out).await?;
+            out.trimmed += self.trim(&target).await?;
         }
         Ok(out)
     }
@@ -251,6 +254,64 @@ impl Queue {
             }
         }
         Ok(())
+    }
+
+    /// Remove acknowledged entries from the front of the stream, so it does not grow with every
+    /// build ever run: everything before the oldest entry still pending (held by a worker) or
+    /// not yet delivered. Only acknowledged entries before the group's last delivered id go,
+    /// which leaves the lag intact (checked on Redis 7.0). Forgotten builds leave the index too.
+    async fn trim(&self, target: &str) -> Result<u64, QueueError> {
+        let Some(last) = self.last_delivered(target).await? else {
+            return Ok(0);
+        };
+        let stream = self.names.stream(target);
+        let mut c = self.conn().await?;
+        let summary: redis::Value = self
+            .checked(
+                redis::cmd("XPENDING")
+                    .arg(&stream)
+                    .arg(GROUP)
+                    .query_async(&mut c)
+                    .await,
+            )
+            .await?;
+        let oldest_pending = reply::pending_min(&summary);
+        let first_waiting = self
+            .undelivered(target, &last, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|e| e.id);
+        let keep_from = [oldest_pending, first_waiting]
+            .into_iter()
+            .flatten()
+            .min_by(|a, b| reply::cmp_ids(a, b))
+            .or_else(|| reply::next_id(&last));
+        let Some(keep_from) = keep_from else {
+            return Ok(0);
+        };
+        let trimmed: u64 = self
+            .checked(
+                redis::cmd("XTRIM")
+                    .arg(&stream)
+                    .arg("MINID")
+                    .arg(&keep_from)
+                    .query_async(&mut c)
+                    .await,
+            )
+            .await?;
+        let forget_before = now_ms().saturating_sub(self.settings.retention.as_millis() as u64);
+        let _: i64 = self
+            .checked(
+                redis::cmd("ZREMRANGEBYSCORE")
+                    .arg(self.names.index())
+                    .arg("-inf")
+                    .arg(format!("({forget_before}"))
+                    .query_async(&mut c)
+                    .await,
+            )
+            .await?;
+        Ok(trimmed)
     }
 
     /// Acknowledge undelivered entries at the head of the stream whose build ended (cancelled

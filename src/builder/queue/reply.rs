@@ -100,6 +100,35 @@ pub fn autoclaim(v: &Value) -> Option<(String, Vec<Entry>)> {
     Some((text(a.first()?)?, entries(a.get(1)?)))
 }
 
+/// The smallest pending id of an `XPENDING <stream> <group>` summary, `None` when none is.
+pub fn pending_min(v: &Value) -> Option<String> {
+    let a = items(v);
+    let count: u64 = text(a.first()?)?.parse().ok()?;
+    if count == 0 {
+        return None;
+    }
+    text(a.get(1)?)
+}
+
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// Stream ids in stream order (`10-0` after `9-5`); unreadable ids sort first.
+pub fn cmp_ids(a: &str, b: &str) -> std::cmp::Ordering {
+    parse_id(a).cmp(&parse_id(b))
+}
+
+/// The smallest id after `id`.
+pub fn next_id(id: &str) -> Option<String> {
+    let (ms, seq) = parse_id(id)?;
+    Some(match seq.checked_add(1) {
+        Some(s) => format!("{ms}-{s}"),
+        None => format!("{}-0", ms.checked_add(1)?),
+    })
+}
+
 /// `XINFO GROUPS`.
 pub fn groups(v: &Value) -> Vec<Group> {
     items(v)
@@ -129,6 +158,18 @@ mod tests {
     }
     fn arr(v: Vec<Value>) -> Value {
         Value::Array(v)
+    }
+
+    #[test]
+    fn ids_order_and_advance() {
+        assert_eq!(cmp_ids("10-0", "9-5"), std::cmp::Ordering::Greater);
+        assert_eq!(next_id("9-5").as_deref(), Some("9-6"));
+        assert_eq!(next_id(&format!("9-{}", u64::MAX)).as_deref(), Some("10-0"));
+        assert_eq!(next_id("x"), None);
+        let summary = arr(vec![Value::Int(2), s("3-0"), s("4-0"), arr(vec![])]);
+        assert_eq!(pending_min(&summary).as_deref(), Some("3-0"));
+        let none = arr(vec![Value::Int(0), Value::Nil, Value::Nil, Value::Nil]);
+        assert_eq!(pending_min(&none), None);
     }
 
     #[test]

@@ -23,9 +23,10 @@ end
 return {1, ARGV[2]}
 "#;
 
-/// Compare-and-set of a build. KEYS: job hash, target stream.
+/// Compare-and-set of a build. KEYS: job hash, target stream, log stream.
 /// ARGV: expected rev, expected attempt, group, entry to acknowledge (''), '1' to add an entry
-/// for the next attempt (''), build id, attempt of the added entry, then field/value pairs.
+/// for the next attempt (''), build id, attempt of the added entry, seconds to keep the build
+/// and its log once written ('' to keep them), then field/value pairs.
 /// Returns `{1, added entry id or ''}`, or `{0, rev, attempt}` as found when they differ.
 pub const CAS: &str = r#"
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'attempt')
@@ -41,7 +42,11 @@ if ARGV[5] == '1' then
   added = redis.call('XADD', KEYS[2], '*', 'build', ARGV[6], 'attempt', ARGV[7])
   redis.call('HSET', KEYS[1], 'entry', added)
 end
-redis.call('HSET', KEYS[1], 'rev', tostring(tonumber(rev) + 1), unpack(ARGV, 8))
+redis.call('HSET', KEYS[1], 'rev', tostring(tonumber(rev) + 1), unpack(ARGV, 9))
+if ARGV[8] ~= '' then
+  redis.call('EXPIRE', KEYS[1], ARGV[8])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+end
 return {1, added}
 "#;
 

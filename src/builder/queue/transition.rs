@@ -122,13 +122,21 @@ impl Queue {
         let mut inv = script.prepare_invoke();
         inv.key(self.names.job(&job.id))
             .key(self.names.stream(&job.target))
+            .key(self.names.log(&job.id))
             .arg(job.rev)
             .arg(job.status.attempt)
             .arg(GROUP)
             .arg(change.ack.as_deref().unwrap_or(""))
             .arg(if change.add.is_some() { "1" } else { "" })
             .arg(job.id.as_str())
-            .arg(change.add.unwrap_or(0));
+            .arg(change.add.unwrap_or(0))
+            // An ended build is kept for the retention period, then Redis forgets it (its
+            // objects stay in the store).
+            .arg(if change.next.state.is_final() {
+                self.settings.retention.as_secs().max(1).to_string()
+            } else {
+                String::new()
+            });
         for (k, v) in status_fields(&change.next) {
             inv.arg(k).arg(v);
         }
