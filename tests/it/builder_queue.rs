@@ -26,6 +26,7 @@ fn settings() -> Settings {
         lease: LEASE,
         queue_ttl: Duration::from_secs(3600),
         idempotency_ttl: Duration::from_secs(60),
+        retention: Duration::from_secs(3600),
     }
 }
 
@@ -235,7 +236,21 @@ async fn a_lost_worker_is_requeued_as_attempt_2_and_its_late_writes_are_refused(
         .is_err());
     past_lease().await;
     let r = q.reap().await.unwrap();
-    assert_eq!(r, Default::default());
+    assert_eq!(
+        (
+            r.requeued.len(),
+            r.failed.len(),
+            r.redelivered.len(),
+            r.expired.len(),
+            r.skipped
+        ),
+        (0, 0, 0, 0, 0),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.trimmed, 1,
+        "the finished attempt's entry leaves the stream"
+    );
     assert_eq!(q.get(&id).await.unwrap().status.state, State::Succeeded);
     assert_eq!(q.pending("web").await.unwrap(), 0);
 }
@@ -393,4 +408,59 @@ async fn an_entry_read_by_a_worker_that_died_before_taking_it_is_delivered_again
     assert_eq!((job.status.state, job.status.attempt), (State::Queued, 1));
     let c = claim(&q, "w2").await;
     assert_eq!((c.id, c.attempt), (id, 1));
+}
+
+#[tokio::test]
+async fn ended_builds_are_trimmed_from_the_stream_and_forgotten_after_the_retention() {
+    let redis = RedisServer::start();
+    let q = queue(&redis, settings());
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = q.names().stream("web");
+    let mut done = Vec::new();
+    for _ in 0..3 {
+        let id = q.submit(spec("web"), None).await.unwrap().job.id;
+        let w = claim(&q, "w").await;
+        q.finish(&w, State::Succeeded, None, Some(0)).await.unwrap();
+        done.push(id);
+    }
+    let held = q.submit(spec("web"), None).await.unwrap().job.id;
+    let running = claim(&q, "w").await;
+    assert_eq!(running.id, held);
+    let waiting = q.submit(spec("web"), None).await.unwrap().job.id;
+    let len = |c: &mut redis::aio::MultiplexedConnection| {
+        let mut c = c.clone();
+        let stream = stream.clone();
+        async move {
+            redis::cmd("XLEN")
+                .arg(&stream)
+                .query_async::<i64>(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(len(&mut c).await, 5);
+    let r = q.reap().await.unwrap();
+    assert_eq!(r.trimmed, 3, "{r:?}");
+    assert_eq!(
+        len(&mut c).await,
+        2,
+        "the running and the waiting entries stay"
+    );
+    assert_eq!(q.pending("web").await.unwrap(), 1, "the lag is intact");
+    assert_eq!(claim(&q, "w2").await.id, waiting);
+
+    // An ended build's record expires after the retention; a running one does not.
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(q.names().job(&done[0]))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!((3000..=3600).contains(&ttl), "{ttl}");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(q.names().job(&held))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(ttl, -1);
 }

@@ -83,6 +83,7 @@ fn queue(redis: &RedisServer, config: &Config) -> Queue {
             lease: LEASE,
             queue_ttl: Duration::from_secs(3600),
             idempotency_ttl: Duration::from_secs(60),
+            retention: Duration::from_secs(3600),
         },
     )
 }
