@@ -60,6 +60,7 @@ struct RawLimits {
     queue_ttl: Option<String>,
     grace: Option<String>,
     log_max: Option<String>,
+    retention: Option<String>,
 }
 
 /// The network a recipe gets. `none` unless the target says otherwise: a recipe that needs
@@ -138,6 +139,8 @@ pub struct Limits {
     pub grace: Duration,
     /// The most log a build keeps.
     pub log_max_bytes: u64,
+    /// How long Redis keeps an ended build's record and log.
+    pub retention: Duration,
 }
 
 impl Default for Limits {
@@ -149,6 +152,7 @@ impl Default for Limits {
             queue_ttl: Duration::from_secs(24 * 3600),
             grace: Duration::from_secs(10),
             log_max_bytes: 50 * 1024 * 1024,
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -339,6 +343,7 @@ fn limits(raw: RawLimits) -> Result<Limits> {
         lease: opt("lease", &raw.lease, d.lease)?,
         queue_ttl: opt("queue_ttl", &raw.queue_ttl, d.queue_ttl)?,
         grace: opt("grace", &raw.grace, d.grace)?,
+        retention: opt("retention", &raw.retention, d.retention)?,
         log_max_bytes: match &raw.log_max {
             Some(s) => parse_bytes(s).ok_or_else(|| {
                 invalid("limits.log_max", format!("{s:?} is not a size (e.g. 50Mi)"))
@@ -504,6 +509,7 @@ api_tokens:
 limits:
   heartbeat: 5s
   lease: 30s
+  retention: 2d
 "#
         )
     }
@@ -532,6 +538,7 @@ limits:
         assert_eq!(c.target("web").unwrap().network, Network::None);
         assert_eq!(c.limits.heartbeat, Duration::from_secs(5));
         assert_eq!(c.limits.max_attempts, 3);
+        assert_eq!(c.limits.retention, Duration::from_secs(2 * 24 * 3600));
         assert_eq!(
             c.tokens[0].scopes,
             [Scope::Submit, Scope::Read].into_iter().collect()

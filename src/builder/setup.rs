@@ -16,6 +16,7 @@ pub fn settings(limits: &Limits) -> Settings {
         max_attempts: limits.max_attempts,
         lease: limits.lease,
         queue_ttl: limits.queue_ttl,
+        retention: limits.retention,
         ..Settings::default()
     }
 }
