@@ -177,6 +177,17 @@ fn the_suite_image_runs_the_gateway_as_deployed_and_a_stock_client_syncs_through
         "{size} bytes for a {} byte binary: more than the binary and its libraries",
         binary.len()
     );
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(
+        docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Os}}/{{.Architecture}}",
+            &reference
+        ]),
+        "linux/amd64"
+    );
     let version = docker(&["run", "--rm", "--network", "none", &reference, "--version"]);
     assert_eq!(version, format!("appgear {}", env!("CARGO_PKG_VERSION")));
     let user = docker(&[

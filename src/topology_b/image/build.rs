@@ -165,6 +165,7 @@ pub async fn build_from(exe: &std::path::Path, tag: Option<&str>) -> Result<Buil
         .tag(tag.unwrap_or(VERSION))
         .message("appgear image build")
         .changes(changes(&fs, &rootfs_sha256))
+        .platform(fs.platform.unwrap_or(""))
         .build();
     let sp = ui::spinner(format!("importing {reference} into Docker"));
     let mut stream = engine.create_image(Some(options), Some(bollard::body_full(tar.into())), None);

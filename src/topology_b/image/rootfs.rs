@@ -54,6 +54,8 @@ pub struct RootFs {
     /// The loader and libraries, as stored in the image.
     pub libraries: Vec<String>,
     pub ca_bundle: bool,
+    /// `linux/amd64` and so on, when the binary's machine is one Docker names.
+    pub platform: Option<&'static str>,
 }
 
 /// The root filesystem for the appgear binary at `exe` (the running one, unless a test says).
@@ -198,6 +200,7 @@ pub fn assemble(binary: &[u8], libs: Vec<(String, Vec<u8>, u32)>, ca: Option<Vec
         binary_sha256: digest::sha256_hex(binary),
         libraries,
         ca_bundle,
+        platform: platform(binary),
     }
 }
 
@@ -340,6 +343,29 @@ fn file_name(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
+/// The Docker platform of an ELF executable (`linux/amd64`, `linux/arm64`, …) from its
+/// `e_machine`, so the image says what it runs on whatever the Engine's own platform is.
+pub fn platform(elf: &[u8]) -> Option<&'static str> {
+    if elf.len() < 0x14 || &elf[..4] != b"\x7fELF" {
+        return None;
+    }
+    let m = match elf[5] {
+        1 => u16::from_le_bytes([elf[0x12], elf[0x13]]),
+        2 => u16::from_be_bytes([elf[0x12], elf[0x13]]),
+        _ => return None,
+    };
+    Some(match (m, elf[4]) {
+        (0x3e, 2) => "linux/amd64",
+        (0xb7, 2) => "linux/arm64",
+        (0x03, 1) => "linux/386",
+        (0x28, 1) => "linux/arm",
+        (0xf3, 2) => "linux/riscv64",
+        (0x15, 2) => "linux/ppc64le",
+        (0x16, 2) => "linux/s390x",
+        _ => return None,
+    })
+}
+
 /// The loader an ELF executable names (`PT_INTERP`), `None` for a static one.
 pub fn interpreter(elf: &[u8]) -> std::result::Result<Option<String>, String> {
     if elf.len() < 0x34 || &elf[..4] != b"\x7fELF" {
@@ -467,6 +493,11 @@ mod tests {
         assert!(
             interpreter(b"#!/bin/sh\necho not an elf file at all, just a script....\n").is_err()
         );
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(platform(&bytes), Some("linux/amd64"));
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(platform(&bytes), Some("linux/arm64"));
+        assert_eq!(platform(b"#!/bin/sh\n...................."), None);
         let mut truncated = bytes[..0x40].to_vec();
         truncated[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
         truncated[0x38] = 1;
