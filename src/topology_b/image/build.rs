@@ -118,6 +118,8 @@ pub async fn build(tag: Option<&str>) -> Result<Built> {
 pub async fn build_from(exe: &std::path::Path, tag: Option<&str>) -> Result<Built> {
     let reference = reference(tag)?;
     let exe = exe.to_path_buf();
+    // Docker first: a stopped Engine is said before any file is read.
+    let engine = docker::connect().await?;
     let sp = ui::spinner(format!(
         "collecting {} and the libraries it links",
         exe.display()
@@ -143,7 +145,7 @@ pub async fn build_from(exe: &std::path::Path, tag: Option<&str>) -> Result<Buil
         },
         mib(tar.len() as u64)
     ));
-    let engine = docker::connect().await?;
+    let mut replaced: Option<String> = None;
     if let Ok(found) = engine.inspect_image(&reference).await {
         let labels = found
             .config
@@ -156,6 +158,11 @@ pub async fn build_from(exe: &std::path::Path, tag: Option<&str>) -> Result<Buil
                 &fs.binary_sha256[..12]
             ));
             return Ok(built(reference, found, &fs, rootfs_sha256, true));
+        }
+        // An earlier image build under this name: removed once the new one has the name, so
+        // rebuilding does not pile up untagged images.
+        if labels.contains_key(LABEL_ROOTFS) {
+            replaced = found.id.clone();
         }
     }
     let (name, tag) = crate::topology_a::settings::split_image(&reference);
@@ -188,6 +195,16 @@ pub async fn build_from(exe: &std::path::Path, tag: Option<&str>) -> Result<Buil
         ))
     })?;
     let b = built(reference, found, &fs, rootfs_sha256, false);
+    if let Some(old) = replaced.filter(|old| *old != b.id) {
+        // Refused while a container uses it or another name points at it: then it stays.
+        let _ = engine
+            .remove_image(
+                &old,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+    }
     ui::step(&format!(
         "built {} ({} MiB, {})",
         b.reference,
@@ -196,7 +213,7 @@ pub async fn build_from(exe: &std::path::Path, tag: Option<&str>) -> Result<Buil
     ));
     if b.size_bytes > SIZE_BUDGET {
         ui::warn(&format!(
-            "{} is {} MiB: this appgear carries debug information; ./install.sh builds a release binary that makes a much smaller image",
+            "{} is {} MiB, most likely because this appgear is a debug build; ./install.sh builds a release binary, which makes an image of about 16 MiB",
             b.reference,
             mib(b.size_bytes)
         ));
