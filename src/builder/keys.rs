@@ -55,6 +55,13 @@ impl AttemptKeys {
     }
 }
 
+/// `ws-<ws>/sources/`: where a workspace's callers upload sources. A build may only name a
+/// source under its own workspace's prefix, so no request can make a worker read another
+/// workspace's objects.
+pub fn sources_prefix(workspace: &WorkspaceId) -> String {
+    format!("ws-{}/sources/", workspace.as_str())
+}
+
 /// `ws-<ws>/builds/<id>/`: every attempt of a build.
 pub fn build_prefix(workspace: &WorkspaceId, build: &BuildId) -> String {
     format!("ws-{}/builds/{}/", workspace.as_str(), build.as_str())
@@ -114,6 +121,13 @@ mod tests {
         );
         assert_eq!(attempt_of(&bp, &keys(11).manifest()), Some(11));
         assert_eq!(attempt_of(&bp, &format!("{bp}attempt-01/x")), None);
+    }
+
+    #[test]
+    fn sources_have_their_own_prefix() {
+        let ws = WorkspaceId::parse("demo").unwrap();
+        assert_eq!(sources_prefix(&ws), "ws-demo/sources/");
+        assert!(!keys(1).prefix().starts_with(&sources_prefix(&ws)));
     }
 
     #[test]

@@ -3,14 +3,17 @@
 
 use crate::builder::clock::now_ms;
 use crate::builder::config::is_env_name;
+use crate::builder::glob::is_safe_relative;
 use crate::builder::id::BuildId;
+use crate::builder::keys::sources_prefix;
 use crate::builder::queue::error::QueueError;
-use crate::builder::queue::job::{status_fields, BuildSpec, Job};
+use crate::builder::queue::job::{status_fields, BuildSpec, Job, Source};
 use crate::builder::queue::names::GROUP;
 use crate::builder::queue::scripts::SUBMIT;
 use crate::builder::queue::Queue;
 use crate::builder::state::Status;
 use crate::core::digest::sha256_hex;
+use crate::core::names::WorkspaceId;
 
 /// The longest Idempotency-Key accepted (Stripe's limit too).
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -31,8 +34,32 @@ pub fn valid_idempotency_key(k: &str) -> bool {
 pub const MAX_ENV: usize = 64;
 pub const MAX_ENV_BYTES: usize = 16 * 1024;
 
-/// What the queue refuses to store: variables a process cannot carry, and oversized requests.
-fn check_spec(spec: &BuildSpec) -> Result<(), QueueError> {
+/// What the queue refuses to store: a source outside the workspace's sources, variables a
+/// process cannot carry, and oversized requests.
+fn check_spec(spec: &BuildSpec, workspace: &WorkspaceId) -> Result<(), QueueError> {
+    match &spec.source {
+        Some(Source::Object { s3_key, sha256 }) => {
+            let prefix = sources_prefix(workspace);
+            if !s3_key.starts_with(&prefix) || !is_safe_relative(s3_key) {
+                return Err(QueueError::BadRequest(format!(
+                    "source.s3_key must be an object under {prefix}"
+                )));
+            }
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(QueueError::BadRequest(
+                    "source.sha256 must be 64 hex digits".into(),
+                ));
+            }
+        }
+        Some(Source::Git { git_url, git_ref })
+            if git_url.is_empty() || git_ref.is_empty() || git_ref.starts_with('-') =>
+        {
+            return Err(QueueError::BadRequest(
+                "source.git_url and source.ref must be set (a ref cannot start with '-')".into(),
+            ));
+        }
+        Some(Source::Git { .. }) | None => {}
+    }
     if spec.env.len() > MAX_ENV {
         return Err(QueueError::BadRequest(format!(
             "at most {MAX_ENV} env variables per build"
@@ -70,7 +97,7 @@ impl Queue {
                 self.targets.clone(),
             ));
         }
-        check_spec(&spec)?;
+        check_spec(&spec, &self.workspace)?;
         let spec_json =
             serde_json::to_string(&spec).map_err(|e| QueueError::Corrupt(format!("spec: {e}")))?;
         let spec_sha = sha256_hex(spec_json.as_bytes());
