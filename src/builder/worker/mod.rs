@@ -13,6 +13,7 @@ pub mod heartbeat;
 pub mod logs;
 pub mod outcome;
 pub mod process;
+pub mod source;
 pub mod upload;
 
 use crate::builder::clock::{now_ms, rfc3339};
@@ -187,6 +188,7 @@ pub async fn run_once<S: ObjectStore>(
 /// The facts of an attempt that go into its manifest.
 struct Record {
     exit_code: Option<i64>,
+    source_sha256: Option<String>,
     artifacts: Vec<Artifact>,
 }
 
@@ -207,9 +209,20 @@ async fn attempt<S: ObjectStore>(
     ))
     .await;
     let src = dir.join("src");
-    let exit = if claim.job.spec.source.is_some() {
-        log.line("[appgear] this worker cannot fetch sources yet (the S3 client comes next)")
-            .await;
+    // `None` when the source cannot be used: the build ends failed/source_invalid.
+    let fetched: Option<Option<String>> = match &claim.job.spec.source {
+        None => Some(None),
+        Some(s) => match source::fetch(store, s, &src).await {
+            Ok(sha) => Some(Some(sha)),
+            Err(why) => {
+                log.line(&format!("[appgear] the source cannot be used: {why}"))
+                    .await;
+                None
+            }
+        },
+    };
+    let source_sha256 = fetched.clone().flatten();
+    let exit = if fetched.is_none() {
         None
     } else if let Err(e) = tokio::fs::create_dir_all(&src).await {
         log.line(&format!("[appgear] cannot create {}: {e}", src.display()))
@@ -237,6 +250,7 @@ async fn attempt<S: ObjectStore>(
     };
     let mut record = Record {
         exit_code,
+        source_sha256,
         artifacts: Vec::new(),
     };
     let next = match next {
@@ -488,7 +502,7 @@ async fn end<S: ObjectStore>(
             image: target.image.clone(),
             image_digest: target.image_digest.clone(),
             recipe_hash: recipe_hash(target),
-            source_sha256: None,
+            source_sha256: record.source_sha256.clone(),
             times: Times {
                 queued: rfc3339(claim.job.queued_ms),
                 started: rfc3339(claim.job.started_ms.unwrap_or(0)),
