@@ -538,3 +538,117 @@ async fn the_recipe_gets_a_clean_environment() {
         "the worker's own environment stays out: {env}"
     );
 }
+
+fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let d = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let p = d.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Command::new("tar")
+        .args(["-cf", "-", "."])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[tokio::test]
+async fn a_source_tar_is_checked_unpacked_and_recorded() {
+    use appgear::builder::queue::error::QueueError;
+    use appgear::builder::queue::job::Source;
+    use appgear::builder::store::{Body, Meta};
+    let redis = RedisServer::start();
+    let text = format!(
+        "targets:\n  app:\n    image: sha256:{}\n    command: [\"sh\", \"-c\", \"./build.sh\"]\n    output_dir: out\n    artifacts: [\"*.txt\"]\n    timeout: 1m\n    cpus: 1\n    memory: 64Mi\n",
+        "ef".repeat(32)
+    );
+    let cfg = Config::parse(&text).unwrap();
+    let q = queue(&redis, &cfg);
+    let store = MemoryStore::new();
+    let work = tempfile::tempdir().unwrap();
+    let tar = tar_of(&[
+        (
+            "build.sh",
+            "#!/bin/sh\nmkdir -p out && cat src/hello.txt > out/result.txt\n",
+        ),
+        ("src/hello.txt", "hello from the source\n"),
+    ]);
+    let sha = sha256_hex(&tar);
+    store
+        .put_new("ws-demo/sources/app.tar", Body::Bytes(tar), Meta::default())
+        .await
+        .unwrap();
+    let with = |key: &str, sha: &str| BuildSpec {
+        target: "app".into(),
+        source: Some(Source::Object {
+            s3_key: key.into(),
+            sha256: sha.into(),
+        }),
+        env: BTreeMap::new(),
+    };
+    // A source outside the workspace's sources is refused at submit.
+    assert!(matches!(
+        q.submit(with("ws-other/sources/app.tar", &sha), None).await,
+        Err(QueueError::BadRequest(_))
+    ));
+    let good = q
+        .submit(with("ws-demo/sources/app.tar", &sha), None)
+        .await
+        .unwrap()
+        .job
+        .id;
+    let out = run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "app", "w", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            out,
+            RunOutcome::Ended {
+                state: State::Succeeded,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    let m = manifest(&store, &good, 1).await;
+    assert_eq!(m.source_sha256.as_deref(), Some(sha.as_str()));
+    let (result, _) = store.get(&m.artifacts[0].key).await.unwrap();
+    assert_eq!(result, b"hello from the source\n");
+
+    let wrong = q
+        .submit(with("ws-demo/sources/app.tar", &"0".repeat(64)), None)
+        .await
+        .unwrap()
+        .job
+        .id;
+    let out = run_once(
+        &q,
+        &cfg,
+        &store,
+        &options(&cfg, "app", "w", work.path()),
+        never_stop(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        RunOutcome::Ended {
+            id: wrong.clone(),
+            attempt: 1,
+            state: State::Failed,
+            reason: Some(Reason::SourceInvalid)
+        }
+    );
+    assert!(stored_log(&store, &wrong, 1).await.contains("has SHA-256"));
+}
