@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 pub enum WorkspaceCommand {
     /// Record a workspace and, when the cluster runs, bring up ws-<ID>-factory.
     Add(AddArgs),
-    /// Forget a workspace; its namespace and files stay unless --purge --yes.
+    /// Forget a workspace; its namespace runs until `cluster down` unless --purge --yes; its files stay.
     Remove(RemoveArgs),
     /// The recorded workspaces.
     List(ListArgs),
@@ -27,7 +27,7 @@ pub struct AddArgs {
 #[derive(Args, Debug)]
 pub struct RemoveArgs {
     pub id: String,
-    /// Also delete its namespace in the cluster, and with it the workspace's files.
+    /// Also delete its namespace in the cluster now (its files stay in data/cluster).
     #[arg(long)]
     pub purge: bool,
     #[arg(long, short)]
@@ -60,7 +60,7 @@ pub async fn run(home: &Home, cmd: WorkspaceCommand) -> Result<i32> {
         WorkspaceCommand::Remove(a) => {
             if a.purge && !a.yes {
                 return Err(Error::bad_input(format!(
-                    "--purge deletes workspace {}'s files and needs confirmation",
+                    "--purge deletes workspace {}'s namespace and needs confirmation",
                     a.id
                 ))
                 .hint(format!(
@@ -71,9 +71,9 @@ pub async fn run(home: &Home, cmd: WorkspaceCommand) -> Result<i32> {
             let r = workspace::remove(home, &a.id, a.purge).await?;
             ui::step(&format!("workspace {} forgotten", a.id));
             if r.deleted_namespace {
-                ui::out(format!("  deleted namespace {} and its files", r.namespace));
+                ui::out(format!("  deleted namespace {}; its files stay in data/cluster until `cluster down --purge --yes`", r.namespace));
             } else {
-                ui::out(format!("  namespace {} and its files are kept (runs until `cluster down`); --purge --yes deletes them", r.namespace));
+                ui::out(format!("  namespace {} keeps running until `cluster down` (--purge --yes deletes it); its files stay in data/cluster", r.namespace));
             }
             Ok(0)
         }

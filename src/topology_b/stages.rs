@@ -406,7 +406,7 @@ fn suite_action(workspaces: &[Workspace], seen: &Observed, version: &str) -> Act
     let mut notes = Vec::new();
     if !unrecorded.is_empty() {
         notes.push(format!(
-            "not recorded, left as they are: {} (`appgear workspace remove ID` deletes one)",
+            "not recorded, left as they are: {} (`kubectl delete namespace ws-<id>-factory` removes one; its files stay in data/cluster)",
             unrecorded.join(", ")
         ));
     }

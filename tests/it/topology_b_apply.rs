@@ -571,3 +571,56 @@ async fn an_unknown_kind_is_refused_before_anything_is_applied() {
         e.message
     );
 }
+
+/// Every kind `cluster up` applies (every add-on of ../shared/vendor and the suite with a
+/// workspace) maps to an API path: built in, or defined by a CRD applied before it.
+#[test]
+fn every_kind_cluster_up_applies_has_a_path() {
+    use appgear::topology_b::addons::Addon;
+    use appgear::topology_b::api::resources::Resources;
+    use appgear::topology_b::cache::Cache;
+    use appgear::topology_b::mirror::{FileSource, Folder};
+    use appgear::topology_b::supply::{self, Offline};
+    let shared = std::env::var_os("APPGEAR_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let home = tempfile::tempdir().unwrap();
+    let mirror = Folder(shared.join("vendor"));
+    let mut all = Vec::new();
+    for name in [
+        "local-path-provisioner",
+        "kong",
+        "prometheus",
+        "keda",
+        "keda-http-add-on",
+    ] {
+        let s = supply::supply(
+            Addon::named(name).unwrap(),
+            Some(&mirror as &dyn FileSource),
+            &Cache::in_home(home.path()),
+            &Offline,
+        )
+        .unwrap();
+        all.extend(s.objects);
+    }
+    let suite = appgear::gitops::model::Suite::new(
+        "ag-local-core-dev",
+        "https://git.example.com/s.git",
+        "main",
+        "factory.dev.appgear.local",
+        &[appgear::gitops::model::WorkspaceEntry {
+            id: "demo".into(),
+            tenant: "acme".into(),
+        }],
+    )
+    .unwrap();
+    all.extend(appgear::topology_b::suite::objects(&suite, false).unwrap());
+    let mut r = Resources::default();
+    r.learn(&all);
+    let unknown: Vec<String> = all
+        .iter()
+        .filter(|o| r.of(o).is_err())
+        .map(|o| format!("{} {}", o.api_version, o.kind))
+        .collect();
+    assert!(unknown.is_empty(), "no path for: {unknown:?}");
+}

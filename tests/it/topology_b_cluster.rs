@@ -300,7 +300,7 @@ fn workspaces_are_recorded_listed_and_removed() {
 
     let (code, out, _) = l.run(&["workspace", "remove", "demo"]);
     assert_eq!(code, 0);
-    assert!(out.contains("kept"), "{out}");
+    assert!(out.contains("its files stay in data/cluster"), "{out}");
     let (_, out, _) = l.run(&["workspace", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);

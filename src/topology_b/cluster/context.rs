@@ -12,6 +12,9 @@ use crate::topology_a::home::Home;
 use crate::topology_a::settings::Shell;
 use std::path::PathBuf;
 
+/// A setting's value by key: the shell's, else `.env`'s.
+type Lookup = Box<dyn Fn(&str) -> Option<String>>;
+
 pub struct Context {
     pub root: PathBuf,
     pub settings: ClusterSettings,
@@ -21,7 +24,7 @@ pub struct Context {
 
 impl Context {
     pub fn load(home: &Home) -> Result<Context> {
-        let lookup: Box<dyn Fn(&str) -> Option<String>> = if home.env_path().exists() {
+        let lookup: Lookup = if home.env_path().exists() {
             let s = crate::topology_a::env_store::settings(home)?;
             Box::new(move |k| s.lookup(k).map(str::to_string))
         } else {

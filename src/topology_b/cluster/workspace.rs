@@ -1,6 +1,6 @@
 //! `workspace add|remove|list`: the record in the home, and, when the cluster runs, the
-//! workspace's objects applied (add) or its namespace deleted (remove --purge only: deleting it
-//! deletes its volume claims, and with them its files).
+//! workspace's objects applied (add) or its namespace deleted (remove --purge only). Its files
+//! stay either way: the storage classes retain volumes, so they remain in `data/cluster`.
 
 use super::super::api::apply::Applier;
 use super::super::api::call::api_for;
