@@ -3,9 +3,7 @@
 
 use crate::multiplayer::protocol::codec;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, Update};
 
 /// What applying an update did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,26 +43,40 @@ pub fn held_back(doc: &Doc) -> Option<StateVector> {
     txn.has_missing_updates().then(|| txn.state_vector())
 }
 
-/// Apply an update. Only an update that changed the document is persisted and relayed.
+/// Apply an update. Only an update that brought something new (integrated, or held back until
+/// a dependency arrives) is persisted and relayed.
+///
+/// What changed is read from the transaction's own insert and delete sets: an update observer
+/// would make `yrs` encode every applied update after squashing it into its author's run of
+/// text, which costs more than the rest of applying it on a long append-only stream.
 pub fn apply(doc: &Doc, update: Update) -> Applied {
-    let extends = update.extends(&state_vector(doc));
-    let fired = Arc::new(AtomicBool::new(false));
-    let flag = fired.clone();
-    let key = "appgear-room-apply";
-    let observing = doc
-        .observe_update_v1(key, move |_, _| flag.store(true, Ordering::Relaxed))
-        .is_ok();
-    let result = catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
-    if observing {
-        let _ = doc.unobserve_update_v1(key);
-    }
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut txn = doc.transact_mut();
+        let sv = txn.state_vector();
+        let beyond = brings_news(&update, &sv);
+        let r = txn.apply_update(update);
+        let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
+        r.map(|()| (changed, beyond))
+    }));
     match result {
         Err(_) => Applied::Broken,
         Ok(Err(_)) => Applied::Rejected,
-        Ok(Ok(())) if fired.load(Ordering::Relaxed) => Applied::Integrated,
-        Ok(Ok(())) if extends => Applied::Pending,
-        Ok(Ok(())) => Applied::Nothing,
+        Ok(Ok((true, _))) => Applied::Integrated,
+        Ok(Ok((false, true))) => Applied::Pending,
+        Ok(Ok((false, false))) => Applied::Nothing,
     }
+}
+
+/// Whether `update` inserts or deletes anything past `sv`. Such an update that changed nothing
+/// waits in memory for a dependency; it is new all the same, and must be stored (a client
+/// that sent it is told we have it and will not send it again), also when its author's clocks
+/// have a gap before it.
+fn brings_news(update: &Update, sv: &StateVector) -> bool {
+    let past = |set: &IdSet| {
+        set.iter()
+            .any(|(client, ranges)| ranges.iter().any(|r| r.end > sv.get(client)))
+    };
+    past(&update.insertions(true)) || past(update.delete_set())
 }
 
 #[cfg(test)]
@@ -120,6 +132,48 @@ mod tests {
             .apply_update(update(&since(&doc, &held)))
             .unwrap();
         assert_eq!(text(&late), "ab");
+    }
+
+    /// A client whose own clocks have a gap before an update (its earlier update was lost on
+    /// the way, or went to another replica first) still sent something new: it is pending, so
+    /// the room stores and relays it, rather than nothing.
+    #[test]
+    fn an_update_after_a_gap_in_its_authors_clocks_is_pending() {
+        let one = Doc::with_client_id(1);
+        let t = one.get_or_insert_text("t");
+        t.push(&mut one.transact_mut(), "a");
+        let first = since(&one, &StateVector::default());
+        let sv = state_vector(&one);
+        t.push(&mut one.transact_mut(), "b");
+        let second = since(&one, &sv);
+        let doc = new_doc();
+        assert_eq!(apply(&doc, update(&second)), Applied::Pending);
+        assert_eq!(apply(&doc, update(&second)), Applied::Pending);
+        assert_eq!(apply(&doc, update(&first)), Applied::Integrated);
+        assert_eq!(text(&doc), "ab");
+        assert_eq!(apply(&doc, update(&second)), Applied::Nothing);
+    }
+
+    /// Deleting what the room has is integrated; deleting what it lacks waits; deleting again
+    /// is nothing.
+    #[test]
+    fn deletions_are_told_apart_the_same_way() {
+        let one = Doc::with_client_id(1);
+        let t = one.get_or_insert_text("t");
+        t.push(&mut one.transact_mut(), "abc");
+        let first = since(&one, &StateVector::default());
+        let sv = state_vector(&one);
+        t.remove_range(&mut one.transact_mut(), 0, 1);
+        let del = since(&one, &sv);
+        let doc = new_doc();
+        assert_eq!(apply(&doc, update(&del)), Applied::Pending);
+        assert_eq!(apply(&doc, update(&first)), Applied::Integrated);
+        assert_eq!(text(&doc), "bc");
+        assert_eq!(apply(&doc, update(&del)), Applied::Nothing);
+        let later = new_doc();
+        assert_eq!(apply(&later, update(&first)), Applied::Integrated);
+        assert_eq!(apply(&later, update(&del)), Applied::Integrated);
+        assert_eq!(apply(&later, update(&del)), Applied::Nothing);
     }
 
     #[test]
