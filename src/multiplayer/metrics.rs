@@ -17,6 +17,8 @@ pub struct Metrics {
     pub dropped_readonly_writes: AtomicU64,
     pub backplane_published: AtomicU64,
     pub backplane_received: AtomicU64,
+    /// Rooms that reloaded their log from storage because backplane messages were lost.
+    pub backplane_resyncs: AtomicU64,
     pub redis_errors: AtomicU64,
     /// Connections that are not editor sessions (before the upgrade, plain HTTP, refusals).
     pub pending_connections: AtomicI64,
@@ -141,6 +143,13 @@ impl Metrics {
                     c(&self.backplane_received).into(),
                 ),
             ],
+        );
+        metric(
+            "multiplayer_backplane_resyncs_total",
+            "counter",
+            "Rooms reloaded from storage because backplane messages were lost (a full inbox, \
+             or the subscriber reconnected).",
+            &[(l.clone(), c(&self.backplane_resyncs).into())],
         );
         metric(
             "multiplayer_redis_errors_total",

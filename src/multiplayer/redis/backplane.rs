@@ -45,6 +45,13 @@ impl Envelope {
         Bytes::from(out)
     }
 
+    /// Whether the encoded envelope `b` is an update or presence that `origin` sent: its rooms
+    /// have it already. (A lock change is not: the HTTP lock API announces its own changes to
+    /// the rooms of the same gateway through the backplane.)
+    pub fn is_echo(b: &[u8], origin: &GatewayId) -> bool {
+        b.len() >= 18 && b[0] == VERSION && b[1..17] == origin[..] && b[17] != 2
+    }
+
     pub fn decode(b: &[u8]) -> Option<Envelope> {
         if b.len() < 18 || b[0] != VERSION {
             return None;
@@ -140,6 +147,19 @@ pub trait Backplane: Send + Sync {
     /// Stop delivering, unless a newer generation subscribed meanwhile.
     fn unsubscribe<'a>(&'a self, room: &'a str, generation: u64) -> BoxFuture<'a, ()>;
     fn publish<'a>(&'a self, room: &'a str, message: Bytes) -> BoxFuture<'a, Result<(), String>>;
+    /// Publish several messages, in order, in one round trip where the transport can.
+    fn publish_batch<'a>(
+        &'a self,
+        room: &'a str,
+        messages: Vec<Bytes>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            for m in messages {
+                self.publish(room, m).await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +178,9 @@ mod tests {
                 origin: [7; 16],
                 signal,
             };
+            let echo = e.signal != Signal::LocksChanged;
+            assert_eq!(Envelope::is_echo(&e.encode(), &[7; 16]), echo);
+            assert!(!Envelope::is_echo(&e.encode(), &[8; 16]));
             assert_eq!(Envelope::decode(&e.encode()), Some(e));
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, Metrics};
-use crate::multiplayer::redis::backplane::{Backplane, BackplaneEvent, Inbox};
+use crate::multiplayer::redis::backplane::{Backplane, BackplaneEvent, Envelope, GatewayId, Inbox};
 use crate::multiplayer::redis::link::{Keys, RedisLink};
 use axum::body::Bytes;
 use futures_util::future::BoxFuture;
@@ -20,6 +20,10 @@ pub struct RedisBackplane {
     /// channel → (room generation, inbox)
     routes: Arc<Mutex<HashMap<String, (u64, Inbox)>>>,
     sink: Arc<tokio::sync::Mutex<Option<PubSubSink>>>,
+    /// This gateway: its own updates and presence come back through the subscription and are
+    /// dropped here, before they take a place in a room's bounded inbox (a full inbox costs the
+    /// room a reload of its whole log).
+    own: Option<GatewayId>,
 }
 
 impl RedisBackplane {
@@ -29,6 +33,17 @@ impl RedisBackplane {
         keys: Keys,
         metrics: Arc<Metrics>,
     ) -> redis::RedisResult<Arc<Self>> {
+        Self::connect_as(link, keys, metrics, None).await
+    }
+
+    /// [`Self::connect`] for the gateway `own`: updates and presence it published itself are
+    /// not delivered.
+    pub async fn connect_as(
+        link: Arc<RedisLink>,
+        keys: Keys,
+        metrics: Arc<Metrics>,
+        own: Option<GatewayId>,
+    ) -> redis::RedisResult<Arc<Self>> {
         let pubsub = link.client().get_async_pubsub().await?;
         let bp = Arc::new(RedisBackplane {
             link,
@@ -36,6 +51,7 @@ impl RedisBackplane {
             metrics,
             routes: Arc::default(),
             sink: Arc::default(),
+            own,
         });
         let (sink, stream) = pubsub.split();
         *bp.sink.lock().await = Some(sink);
@@ -49,13 +65,15 @@ impl RedisBackplane {
         loop {
             while let Some(msg) = stream.next().await {
                 inc(&self.metrics.backplane_received);
+                let payload = msg.get_payload_bytes();
+                if self.own.is_some_and(|own| Envelope::is_echo(payload, &own)) {
+                    continue;
+                }
                 let inbox = lock(&self.routes)
                     .get(msg.get_channel_name())
                     .map(|(_, inbox)| inbox.clone());
                 if let Some(inbox) = inbox {
-                    inbox.deliver(BackplaneEvent::Message(Bytes::copy_from_slice(
-                        msg.get_payload_bytes(),
-                    )));
+                    inbox.deliver(BackplaneEvent::Message(Bytes::copy_from_slice(payload)));
                 }
             }
             *self.sink.lock().await = None;
@@ -146,17 +164,29 @@ impl Backplane for RedisBackplane {
     }
 
     fn publish<'a>(&'a self, room: &'a str, message: Bytes) -> BoxFuture<'a, Result<(), String>> {
+        self.publish_batch(room, vec![message])
+    }
+
+    /// A pipeline of `PUBLISH`es: one round trip, delivered in order.
+    fn publish_batch<'a>(
+        &'a self,
+        room: &'a str,
+        messages: Vec<Bytes>,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let channel = self.keys.channel(room);
             let mut conn = self.link.conn().await.map_err(|e| e.to_string())?;
-            let r: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(&message[..])
-                .query_async(&mut conn)
-                .await;
+            let mut pipe = redis::pipe();
+            for m in &messages {
+                pipe.cmd("PUBLISH").arg(&channel).arg(&m[..]).ignore();
+            }
+            let r: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
             match r {
-                Ok(_) => {
-                    inc(&self.metrics.backplane_published);
+                Ok(()) => {
+                    let n = messages.len() as u64;
+                    self.metrics
+                        .backplane_published
+                        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                     Ok(())
                 }
                 Err(e) => {

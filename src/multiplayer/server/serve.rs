@@ -50,12 +50,15 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
     }
     let keys = Keys::new(config.workspace.as_str());
     let metrics = Arc::new(Metrics::default());
-    let backplane = RedisBackplane::connect(link.clone(), keys.clone(), metrics.clone())
-        .await
-        .map_err(|e| {
-            Error::not_ready(format!("cannot subscribe to Redis at {redis_at}: {e}"))
-                .hint(redis_hint)
-        })?;
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
+    let backplane =
+        RedisBackplane::connect_as(link.clone(), keys.clone(), metrics.clone(), Some(id))
+            .await
+            .map_err(|e| {
+                Error::not_ready(format!("cannot subscribe to Redis at {redis_at}: {e}"))
+                    .hint(redis_hint)
+            })?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
@@ -65,8 +68,6 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::internal(e.to_string()))?;
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| Error::internal(format!("no randomness: {e}")))?;
     log::info(format!(
         "multiplayer gateway for workspace {} listening on {local}, rooms at {}/<room>, Redis at {redis_at}",
         config.workspace.as_str(),
