@@ -5,6 +5,7 @@
 //! counter makes two replicas compacting at once harmless (the later one gives up).
 
 use crate::multiplayer::redis::link::{Keys, RedisLink};
+use axum::body::Bytes;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use yrs::updates::decoder::Decode;
@@ -26,6 +27,20 @@ impl StoredDoc {
 pub trait DocStore: Send + Sync {
     fn load<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<StoredDoc, String>>;
     fn append<'a>(&'a self, room: &'a str, update: &'a [u8]) -> BoxFuture<'a, Result<(), String>>;
+    /// Append several updates, in order, in one round trip where the store can: all of them
+    /// are stored when this returns `Ok`.
+    fn append_batch<'a>(
+        &'a self,
+        room: &'a str,
+        updates: &'a [Bytes],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            for u in updates {
+                self.append(room, u).await?;
+            }
+            Ok(())
+        })
+    }
     /// Fold the log into the snapshot. Returns the snapshot size, or `None` when there was
     /// nothing to do or another replica compacted first.
     fn compact<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Option<usize>, String>>;
@@ -93,6 +108,30 @@ impl DocStore for RedisDocStore {
                     .arg(update)
                     .query_async::<i64>(&mut c)
                     .await
+            })
+            .await
+            .map(|_| ())
+        })
+    }
+
+    /// One `RPUSH` with every update: Redis appends them all or none.
+    fn append_batch<'a>(
+        &'a self,
+        room: &'a str,
+        updates: &'a [Bytes],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            if updates.is_empty() {
+                return Ok(());
+            }
+            let log = self.keys.log(room);
+            self.run(async |mut c| {
+                let mut cmd = redis::cmd("RPUSH");
+                cmd.arg(&log);
+                for u in updates {
+                    cmd.arg(&u[..]);
+                }
+                cmd.query_async::<i64>(&mut c).await
             })
             .await
             .map(|_| ())

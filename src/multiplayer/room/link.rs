@@ -5,15 +5,45 @@ use crate::multiplayer::protocol::close::Close;
 use crate::multiplayer::protocol::codec::Inbound;
 use axum::body::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// How a room reaches one session's connection.
 #[derive(Clone, Debug)]
 pub struct SessionLink {
     pub id: u64,
     pub frames: mpsc::Sender<Bytes>,
-    pub control: mpsc::UnboundedSender<Close>,
+    pub control: Arc<Closer>,
     pub read_only: bool,
+}
+
+/// Asks a session to close its connection with a code: a flag and a wake-up, which jumps the
+/// frame queue (a full queue is the usual reason to close). The first reason given wins.
+#[derive(Debug, Default)]
+pub struct Closer {
+    why: Mutex<Option<Close>>,
+    wake: Notify,
+}
+
+impl Closer {
+    pub fn close(&self, why: Close) {
+        self.why
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(why);
+        self.wake.notify_one();
+    }
+
+    /// The reason, once one was given.
+    pub async fn closed(&self) -> Close {
+        loop {
+            if let Some(why) = *self.why.lock().unwrap_or_else(|p| p.into_inner()) {
+                return why;
+            }
+            // A notification given before we wait is kept as a permit, so none is lost.
+            self.wake.notified().await;
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -27,6 +27,12 @@ use yrs::{Doc, StateVector};
 const COMPACT_FLOOR_BYTES: usize = 256 * 1024;
 /// Messages from other replicas waiting for the room; beyond this the room resyncs from storage.
 const BACKPLANE_QUEUE: usize = 1024;
+/// Most client updates the room applies before storing them in one Redis round trip (and
+/// relaying them once stored), and the most bytes such a batch may hold.
+const BATCH_UPDATES: usize = 64;
+const BATCH_BYTES: usize = 1024 * 1024;
+/// Most messages the publisher sends in one pipeline.
+const PUBLISH_BATCH: usize = 64;
 /// Messages waiting for the room's publisher. Document updates wait for room here (the room
 /// slows down rather than dropping one); presence that finds it full is dropped and counted.
 const PUBLISH_QUEUE: usize = 1024;
@@ -103,13 +109,26 @@ pub async fn run(
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let exit = loop {
         let unload_at = room.unload_at;
+        // Biased, the backplane first: its inbox is bounded and each overflow costs a reload of
+        // the room's whole log, while sessions wait for room in `cmds` without losing anything.
         tokio::select! {
+            biased;
+            Some(ev) = bp_rx.recv() => room.on_backplane(ev).await,
             cmd = cmds.recv() => match cmd {
                 Some(RoomCmd::Shutdown { done }) => break Exit::Shutdown(done),
-                Some(cmd) => if let Err(why) = room.handle(cmd).await { break Exit::Broken(why) },
+                Some(cmd) => {
+                    // Client updates waiting behind this one are applied with it and stored in
+                    // one round trip; the first other command waits until they are relayed.
+                    let (updates, then) = take_batch(cmd, &mut cmds);
+                    if let Err(why) = room.on_client_updates(updates).await { break Exit::Broken(why) }
+                    match then {
+                        Some(RoomCmd::Shutdown { done }) => break Exit::Shutdown(done),
+                        Some(cmd) => if let Err(why) = room.handle(cmd).await { break Exit::Broken(why) },
+                        None => {}
+                    }
+                }
                 None => break Exit::Idle,
             },
-            Some(ev) = bp_rx.recv() => room.on_backplane(ev).await,
             Some(table) = table_rx.recv() => room.on_lock_table(table),
             _ = keepalive.tick() => room.on_keepalive(),
             _ = sleep_until(unload_at), if unload_at.is_some() => {
@@ -128,7 +147,7 @@ pub async fn run(
     }
     if let Exit::Broken(why) = exit {
         for s in room.sessions.values() {
-            let _ = s.control.send(why);
+            s.control.close(why);
         }
     }
     room.flush().await;
@@ -138,11 +157,53 @@ pub async fn run(
     }
 }
 
-/// Publish a room's messages one at a time, in the order the room produced them: an update that
-/// depends on an earlier one must not overtake it (a replica would hold it back as pending).
+/// A client's document update, as the room's loop takes it from its commands.
+type ClientUpdate = (u64, DocUpdate);
+
+/// `first` and the client updates queued right behind it (up to a batch), and the command that
+/// ended the batch, if any. A command that is no client update is never part of a batch.
+fn take_batch(
+    first: RoomCmd,
+    cmds: &mut mpsc::Receiver<RoomCmd>,
+) -> (Vec<ClientUpdate>, Option<RoomCmd>) {
+    let as_update = |cmd: RoomCmd| match cmd {
+        RoomCmd::Message {
+            session,
+            msg: Inbound::Update(u) | Inbound::SyncStep2(u),
+        } => Ok((session, u)),
+        other => Err(other),
+    };
+    let mut batch = match as_update(first) {
+        Ok(u) => vec![u],
+        Err(other) => return (Vec::new(), Some(other)),
+    };
+    let mut bytes = batch[0].1.raw.len();
+    while batch.len() < BATCH_UPDATES && bytes < BATCH_BYTES {
+        let Ok(cmd) = cmds.try_recv() else { break };
+        match as_update(cmd) {
+            Ok(u) => {
+                bytes += u.1.raw.len();
+                batch.push(u);
+            }
+            Err(other) => return (batch, Some(other)),
+        }
+    }
+    (batch, None)
+}
+
+/// Publish a room's messages in the order the room produced them (a pipeline of those waiting,
+/// one round trip): an update that depends on an earlier one must not overtake it (a replica
+/// would hold it back as pending).
 async fn publisher(deps: RoomDeps, name: String, mut outbox: mpsc::Receiver<Bytes>) {
     while let Some(msg) = outbox.recv().await {
-        if let Err(e) = deps.backplane.publish(&name, msg).await {
+        let mut msgs = vec![msg];
+        while msgs.len() < PUBLISH_BATCH {
+            match outbox.try_recv() {
+                Ok(m) => msgs.push(m),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = deps.backplane.publish_batch(&name, msgs).await {
             log::warn(format!(
                 "room {name:?}: cannot publish to other replicas: {e}"
             ));
@@ -234,6 +295,12 @@ impl Room {
     }
 
     async fn on_message(&mut self, id: u64, msg: Inbound) -> Result<(), Close> {
+        let msg = match msg {
+            Inbound::SyncStep2(u) | Inbound::Update(u) => {
+                return self.on_client_updates(vec![(id, u)]).await;
+            }
+            other => other,
+        };
         inc(&self.deps.metrics.messages_received);
         let Some(read_only) = self.sessions.get(&id).map(|s| s.read_only) else {
             return Ok(());
@@ -243,13 +310,8 @@ impl Room {
                 let diff = doc::since(&self.doc, &sv);
                 self.send(id, codec::sync_step2(&diff));
             }
-            Inbound::SyncStep2(u) | Inbound::Update(u) => {
-                if read_only {
-                    inc(&self.deps.metrics.dropped_readonly_writes);
-                    return Ok(());
-                }
-                return self.on_client_update(id, u).await;
-            }
+            // Taken above.
+            Inbound::SyncStep2(_) | Inbound::Update(_) => {}
             Inbound::Awareness { raw, update } => {
                 let entries = awareness::entries(update);
                 let effects = self
@@ -263,45 +325,79 @@ impl Room {
         Ok(())
     }
 
-    /// Apply, persist, then relay: an edit is relayed only once Redis has it.
-    async fn on_client_update(&mut self, id: u64, u: DocUpdate) -> Result<(), Close> {
-        if u.decoded.is_empty() {
+    /// Apply a batch of client updates, store what they brought in one round trip, then relay:
+    /// an edit is relayed only once Redis has it, so an edit anyone received survives any
+    /// replica being killed.
+    async fn on_client_updates(&mut self, batch: Vec<ClientUpdate>) -> Result<(), Close> {
+        let mut accepted: Vec<(u64, Bytes)> = Vec::new();
+        // The state before the first update that let held-back updates in: what entered since
+        // then is more than the raw bytes carry, and goes to every session below.
+        let mut since: Option<StateVector> = None;
+        let mut broken = false;
+        for (id, u) in batch {
+            inc(&self.deps.metrics.messages_received);
+            let Some(read_only) = self.sessions.get(&id).map(|s| s.read_only) else {
+                continue;
+            };
+            if read_only {
+                inc(&self.deps.metrics.dropped_readonly_writes);
+                continue;
+            }
+            if u.decoded.is_empty() {
+                continue;
+            }
+            // Updates from other replicas may be held back waiting for this one.
+            let held = doc::held_back(&self.doc);
+            match doc::apply(&self.doc, u.decoded) {
+                Applied::Integrated => {
+                    since = since.or(held);
+                    accepted.push((id, u.raw));
+                }
+                Applied::Pending => accepted.push((id, u.raw)),
+                Applied::Nothing => {}
+                Applied::Rejected => {
+                    inc(&self.deps.metrics.malformed_frames);
+                    self.close_session(id, close::BAD_DATA);
+                }
+                Applied::Broken => {
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        if accepted.is_empty() && !broken {
             return Ok(());
         }
-        // Updates from other replicas may be held back waiting for this one; if so, what it
-        // lets in goes to every session below (the raw bytes alone would not carry it).
-        let held = doc::held_back(&self.doc);
-        let applied = doc::apply(&self.doc, u.decoded);
-        match applied {
-            Applied::Integrated | Applied::Pending => {}
-            Applied::Nothing => return Ok(()),
-            Applied::Rejected => {
-                inc(&self.deps.metrics.malformed_frames);
-                self.close_session(id, close::BAD_DATA);
-                return Ok(());
-            }
-            Applied::Broken => {
-                self.warn_broken();
-                return Err(close::RESYNC);
-            }
+        let raws: Vec<Bytes> = accepted.iter().map(|(_, raw)| raw.clone()).collect();
+        let stored = self.deps.store.append_batch(&self.name, &raws).await;
+        if broken {
+            // What came before it is stored (best effort) but relayed to no one: the room
+            // reloads, and its clients resend whatever storage lacks.
+            self.warn_broken();
+            return Err(close::RESYNC);
         }
-        if let Err(e) = self.deps.store.append(&self.name, &u.raw).await {
+        if let Err(e) = stored {
             inc(&self.deps.metrics.redis_errors);
             log::warn(format!(
                 "room {:?}: cannot persist an update: {e}; reloading the room",
                 self.name
             ));
-            // The edit is in memory but not in storage, and our state vector now claims it: a
-            // client told "we have it" would never send it again. Drop the document instead;
-            // every client reconnects to a room loaded from storage and resends what it lacks.
+            // The edits are in memory but not in storage, and our state vector now claims
+            // them: a client told "we have it" would never send it again. Drop the document
+            // instead; every client reconnects to a room loaded from storage and resends what
+            // it lacks.
             return Err(close::STORAGE_UNAVAILABLE);
         }
-        self.log_bytes += u.raw.len();
-        self.broadcast(codec::sync_update(&u.raw), Some(id));
-        if let (Some(sv), Applied::Integrated) = (held, applied) {
+        for (id, raw) in &accepted {
+            self.log_bytes += raw.len();
+            self.broadcast(codec::sync_update(raw), Some(*id));
+        }
+        if let Some(sv) = since {
             self.broadcast_since(&sv);
         }
-        self.publish_update(u.raw).await;
+        for (_, raw) in accepted {
+            self.publish_update(raw).await;
+        }
         self.maybe_compact();
         Ok(())
     }
@@ -409,6 +505,7 @@ impl Room {
 
     /// The backplane lost messages: read storage again and pass on what we had missed.
     async fn resync(&mut self) {
+        inc(&self.deps.metrics.backplane_resyncs);
         // A lock change may have been among the lost messages.
         self.locks.refresh();
         let stored = match self.deps.store.load(&self.name).await {
@@ -544,7 +641,7 @@ impl Room {
 
     fn close_session(&mut self, id: u64, why: Close) {
         if let Some(s) = self.sessions.get(&id) {
-            let _ = s.control.send(why);
+            s.control.close(why);
         }
         self.leave(id);
     }

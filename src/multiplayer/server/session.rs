@@ -1,16 +1,15 @@
-//! One editor connection: a reader that decodes frames and hands them to the room, and a writer
-//! that drains the connection's bounded queue and carries out close requests.
+//! One editor connection, in one task: it decodes frames and hands them to the room, drains the
+//! connection's bounded queue and carries out close requests.
 
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::protocol::codec::{self, DecodeError};
-use crate::multiplayer::room::link::{RoomCmd, SessionLink};
+use crate::multiplayer::room::link::{Closer, RoomCmd, SessionLink};
 use crate::multiplayer::server::context::Context;
 use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::token::Claims;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -36,9 +35,12 @@ fn close_message(why: Close) -> Message {
     }))
 }
 
-/// Serve one editor in `room` until either side closes.
+/// Serve one editor in `room` until either side closes. One task does both directions: it
+/// decodes inbound frames for the room, and writes the frames the room queued. (A second task
+/// per connection, and the channel that told it to close, cost more memory per idle connection
+/// than the document they serve.)
 pub async fn run(
-    socket: WebSocket,
+    mut socket: WebSocket,
     ctx: Arc<Context>,
     rooms: Arc<Registry>,
     room: String,
@@ -48,73 +50,45 @@ pub async fn run(
     inc(&ctx.metrics.connections_total);
     let id = ctx.sessions.take();
     let (frames_tx, mut frames) = mpsc::channel::<Bytes>(ctx.config.send_queue);
-    let (control_tx, mut control) = mpsc::unbounded_channel::<Close>();
+    let closer = Arc::new(Closer::default());
     let link = SessionLink {
         id,
         frames: frames_tx,
-        control: control_tx.clone(),
+        control: closer.clone(),
         read_only: claims.ro,
     };
     let room_tx = match rooms.join(&room, link).await {
         Ok(tx) => tx,
         Err(_) => return refuse(socket, close::STORAGE_UNAVAILABLE).await,
     };
-    let (mut sink, mut stream) = socket.split();
     let mut shutdown = ctx.shutdown.subscribe();
-
-    let writer = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                biased;
-                why = control.recv() => {
-                    let why = why.unwrap_or(close::RESYNC);
-                    let _ = timeout(WRITE_TIMEOUT, sink.send(close_message(why))).await;
-                    return;
-                }
-                _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => {
-                    let _ = timeout(WRITE_TIMEOUT, sink.send(close_message(close::RESTART))).await;
-                    return;
-                }
-                frame = frames.recv() => match frame {
-                    Some(frame) => match timeout(WRITE_TIMEOUT, sink.send(Message::Binary(frame))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return,
-                        Err(_) => {
-                            // The frame may sit half-written; a close frame is all we can try.
-                            let _ = timeout(CLOSE_WAIT, sink.send(close_message(close::STUCK))).await;
-                            return;
-                        }
-                    },
-                    // The room dropped us without a reason (it stopped): make the client resync.
-                    None => {
-                        let _ = timeout(WRITE_TIMEOUT, sink.send(close_message(close::RESYNC))).await;
-                        return;
-                    }
-                },
-            }
-        }
-    });
-
-    let mut writer = writer;
-    let mut writer_done = false;
     // Any inbound frame (pings too) proves the peer is there; a half-open connection sends none.
     let idle_limit = ctx.config.idle_timeout;
     let idle = tokio::time::sleep(idle_limit);
     tokio::pin!(idle);
-    loop {
+    // Why we close (and with which code), or `None` when the connection is gone already.
+    let why: Option<(Close, Duration)> = loop {
         tokio::select! {
-            _ = &mut idle => {
-                let _ = control_tx.send(close::IDLE);
-                break;
-            }
-            msg = stream.next() => match msg {
+            why = closer.closed() => break Some((why, WRITE_TIMEOUT)),
+            _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => break Some((close::RESTART, WRITE_TIMEOUT)),
+            _ = &mut idle => break Some((close::IDLE, WRITE_TIMEOUT)),
+            frame = frames.recv() => match frame {
+                Some(frame) => match timeout(WRITE_TIMEOUT, socket.send(Message::Binary(frame))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break None,
+                    // The frame may sit half-written; a close frame is all we can try.
+                    Err(_) => break Some((close::STUCK, CLOSE_WAIT)),
+                },
+                // The room dropped us without a reason (it stopped): make the client resync.
+                None => break Some((close::RESYNC, WRITE_TIMEOUT)),
+            },
+            msg = socket.recv() => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     idle.as_mut().reset(Instant::now() + idle_limit);
                     match codec::decode_frame(&b) {
                         Ok(msg) => {
                             if room_tx.send(RoomCmd::Message { session: id, msg }).await.is_err() {
-                                let _ = control_tx.send(close::RESYNC);
-                                break;
+                                break Some((close::RESYNC, WRITE_TIMEOUT));
                             }
                         }
                         Err(e) => {
@@ -123,36 +97,28 @@ pub async fn run(
                                 DecodeError::TooBig(_) => close::TOO_BIG,
                                 _ => close::BAD_DATA,
                             };
-                            let _ = control_tx.send(why);
-                            break;
+                            break Some((why, WRITE_TIMEOUT));
                         }
                     }
                 }
-                Some(Ok(Message::Text(_))) => {
-                    let _ = control_tx.send(close::UNSUPPORTED);
-                    break;
-                }
+                Some(Ok(Message::Text(_))) => break Some((close::UNSUPPORTED, WRITE_TIMEOUT)),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => idle.as_mut().reset(Instant::now() + idle_limit),
                 Some(Err(e)) => {
                     // tungstenite reports an oversized message as a capacity error.
                     let why = if e.to_string().contains("Space limit") { close::TOO_BIG } else { close::PROTOCOL_ERROR };
-                    let _ = control_tx.send(why);
-                    break;
+                    break Some((why, WRITE_TIMEOUT));
                 }
-                Some(Ok(Message::Close(_))) | None => break,
+                // The peer closed: answer with our close frame (tungstenite may have already).
+                Some(Ok(Message::Close(_))) | None => break Some((close::RESYNC, CLOSE_WAIT)),
             },
-            _ = &mut writer, if !writer_done => {
-                writer_done = true;
-                break;
-            }
         }
-    }
+    };
     let _ = room_tx.send(RoomCmd::Leave { session: id }).await;
-    // Let the writer send its close frame, then give the peer a moment to answer it.
-    if !writer_done {
-        let _ = control_tx.send(close::RESYNC);
-        let _ = tokio::time::timeout(CLOSE_WAIT, &mut writer).await;
+    drop(frames);
+    if let Some((why, wait)) = why {
+        let _ = timeout(wait, socket.send(close_message(why))).await;
+        // Give the peer a moment to answer our close frame.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async { while socket.recv().await.is_some() {} })
+            .await;
     }
-    let _ =
-        tokio::time::timeout(CLOSE_WAIT, async { while stream.next().await.is_some() {} }).await;
 }
