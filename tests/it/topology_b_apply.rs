@@ -624,3 +624,52 @@ fn every_kind_cluster_up_applies_has_a_path() {
         .collect();
     assert!(unknown.is_empty(), "no path for: {unknown:?}");
 }
+
+/// A finished stage is added to the record in the cluster (ConfigMap kube-system/appgear-stages)
+/// with the entries already there: server-side apply would drop the keys appgear stopped sending.
+#[tokio::test]
+async fn a_finished_stage_is_added_to_the_record_keeping_the_others() {
+    use appgear::topology_b::cluster::record;
+    const RECORD: &str = "/api/v1/namespaces/kube-system/configmaps/appgear-stages";
+    let cm = |rv: &str, data: Value| {
+        let mut o = object(
+            "v1",
+            "ConfigMap",
+            "appgear-stages",
+            Some("kube-system"),
+            rv,
+            json!(null),
+        );
+        o["data"] = data;
+        o
+    };
+    let before = cm("1", json!({"local-path-provisioner": "v0.0.37"}));
+    let script = vec![
+        get(RECORD, 200, before.clone()),
+        get(RECORD, 200, before),
+        Exchange {
+            body: Some(|v| {
+                assert_eq!(
+                    v["data"],
+                    json!({"local-path-provisioner": "v0.0.37", "kong": "0.24.0"})
+                );
+            }),
+            ..apply(
+                RECORD,
+                200,
+                cm(
+                    "2",
+                    json!({"local-path-provisioner": "v0.0.37", "kong": "0.24.0"}),
+                ),
+            )
+        },
+    ];
+    let (client, verifier) = mock(script);
+    let mut applier = Applier::new(client.clone(), quick());
+    record::mark(&client, &mut applier, record::entries_for_pins(&["kong"]))
+        .await
+        .unwrap();
+    drop(applier);
+    drop(client);
+    verifier.await.expect("every request was as expected");
+}

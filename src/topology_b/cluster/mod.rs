@@ -3,12 +3,14 @@
 //!
 //! - `context`: the home's settings, workspaces, paths and what kind and Docker say of the cluster.
 //! - `extras`: the objects appgear itself adds around the add-ons (storage classes, core-redis).
+//! - `record`: what `up` finished, kept in the cluster for the next plan.
 //! - `up`, `down`, `status`, `render`, `mirror`, `workspace`, and `smoke` (what answers).
 
 pub mod context;
 pub mod down;
 pub mod extras;
 pub mod mirror;
+pub mod record;
 pub mod render;
 pub mod smoke;
 pub mod status;

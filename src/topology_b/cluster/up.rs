@@ -10,6 +10,7 @@ use super::super::machine;
 use super::super::preflight::Finding;
 use super::super::stages::{self, Action, ClusterState, Observed, Options, Plan, StageId};
 use super::context::{self, Context};
+use super::record;
 use super::render::stage_objects;
 use crate::core::error::{Error, Result};
 use crate::core::owned_files::{self, Ledger};
@@ -33,10 +34,15 @@ pub struct UpReport {
 /// The plan alone: what `--dry-run` prints. Reads kind and Docker, writes nothing.
 pub async fn plan(home: &Home, opts: &Options) -> Result<(Context, Observed, Plan)> {
     let ctx = Context::load(home)?;
-    let seen = Observed {
+    let mut seen = Observed {
         cluster: context::observe(&ctx).await?,
         ..Default::default()
     };
+    if matches!(seen.cluster, ClusterState::Running { .. }) && ctx.kubeconfig().exists() {
+        if let Ok(client) = ctx.client().await {
+            record::observed(&record::read(&client).await, &mut seen);
+        }
+    }
     let plan = stages::plan(
         opts,
         ctx.workspaces.list(),
@@ -130,8 +136,9 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
 
     // 2..8: what the API takes.
     let client = ctx.client().await?;
-    let mut applier = Applier::new(client, WaitTimes::default());
+    let mut applier = Applier::new(client.clone(), WaitTimes::default());
     let workspaces = ctx.workspaces.entries();
+    let version = env!("CARGO_PKG_VERSION");
     for step in &plan.steps {
         let id = step.stage.id;
         match (&step.action, id) {
@@ -148,9 +155,11 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
                     ui::spinner("suite image: building and loading it into the node (about 10 s)");
                 let loaded = load_suite_image(&ctx, &kind).await;
                 bar.finish_and_clear();
+                let loaded = loaded?;
+                record::mark(&client, &mut applier, record::entries_for_image(version)).await?;
                 report
                     .done
-                    .push((step.stage.name.into(), format!("loaded {}", loaded?)));
+                    .push((step.stage.name.into(), format!("loaded {loaded}")));
                 continue;
             }
             (Action::Run(_), StageId::Smoke) => {
@@ -194,6 +203,15 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
             .await;
         bar.finish_and_clear();
         let applied = applied?;
+        // Recorded only now that everything of the stage is applied and waited for.
+        let entries = match id {
+            StageId::Suite => record::entries_for_suite(
+                version,
+                &workspaces.iter().map(|w| w.id.clone()).collect::<Vec<_>>(),
+            ),
+            _ => record::entries_for_pins(step.stage.pins),
+        };
+        record::mark(&client, &mut applier, entries).await?;
         let count = |w: Outcome| applied.iter().filter(|a| a.outcome == w).count();
         report.done.push((
             step.stage.name.into(),
