@@ -7,6 +7,7 @@
 //! failing before a claim is an error.
 
 pub mod collect;
+pub mod container;
 pub mod control;
 pub mod gzip;
 pub mod heartbeat;
