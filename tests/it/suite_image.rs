@@ -43,17 +43,25 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("a tokio runtime")
 }
 
+/// A private copy of the appgear binary, so the image and the digests compared with it stay the
+/// same while cargo rebuilds `target/debug/appgear` for other work.
+fn private_bin(dir: &Path) -> std::path::PathBuf {
+    let copy = dir.join("appgear");
+    std::fs::copy(bin(), &copy).expect("copy the appgear binary");
+    copy
+}
+
 /// True once the `image` command is part of the binary (it is wired in src/cli/mod.rs).
-fn cli_has_image_command() -> bool {
-    run(Command::new(bin()).args(["image", "build", "--help"]))
+fn cli_has_image_command(exe: &Path) -> bool {
+    run(Command::new(exe).args(["image", "build", "--help"]))
         .status
         .success()
 }
 
 /// Build `reference` the way a user does; returns (stdout, stderr).
-fn image_build(tag: &str) -> (String, String) {
-    if cli_has_image_command() {
-        let out = run(Command::new(bin())
+fn image_build(exe: &Path, tag: &str) -> (String, String) {
+    if cli_has_image_command(exe) {
+        let out = run(Command::new(exe)
             .args(["image", "build", "--tag", tag])
             .env("NO_COLOR", "1"));
         let (o, e) = text(&out);
@@ -62,7 +70,7 @@ fn image_build(tag: &str) -> (String, String) {
     }
     // Until the command is wired, the same library function it calls, on the same binary.
     let built = runtime()
-        .block_on(build::build_from(Path::new(bin()), Some(tag)))
+        .block_on(build::build_from(exe, Some(tag)))
         .unwrap_or_else(|e| panic!("image build failed: {e} (hint: {:?})", e.hint));
     (
         format!("{}\n", built.reference),
@@ -131,14 +139,16 @@ fn the_suite_image_runs_the_gateway_as_deployed_and_a_stock_client_syncs_through
         "the Node suite's packages are missing: run `npm ci --prefix tests/multiplayer`"
     );
     let mut clean = Cleanup::default();
+    let bin_dir = tempfile::tempdir().expect("temp dir");
+    let exe = private_bin(bin_dir.path());
     let tag = unique("it");
     let reference = format!("{}:{tag}", build::REPOSITORY);
     clean.images.push(reference.clone());
 
     // Build: the reference on stdout, then the same again is a no-op.
-    let (out, err) = image_build(&tag);
+    let (out, err) = image_build(&exe, &tag);
     assert_eq!(out.trim(), reference, "{err}");
-    let (out, err) = image_build(&tag);
+    let (out, err) = image_build(&exe, &tag);
     assert_eq!(out.trim(), reference);
     assert!(err.contains("already holds this appgear"), "{err}");
 
@@ -164,7 +174,7 @@ fn the_suite_image_runs_the_gateway_as_deployed_and_a_stock_client_syncs_through
     assert!(labels["org.opencontainers.image.source"]
         .as_str()
         .is_some_and(|s| s.starts_with("https://")));
-    let binary = std::fs::read(bin()).expect("the appgear binary");
+    let binary = std::fs::read(&exe).expect("the appgear binary");
     assert_eq!(
         labels[build::LABEL_BINARY],
         appgear::core::digest::sha256_hex(&binary)
