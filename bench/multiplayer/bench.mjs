@@ -107,8 +107,14 @@ async function startRedis () {
   return { child, port, url: `redis://127.0.0.1:${port}/` }
 }
 
+// BENCH_WRAP runs the gateway under a profiler, e.g.
+// BENCH_WRAP='valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p' (its numbers are then
+// the profiler's, not the gateway's).
+const WRAP = (process.env.BENCH_WRAP ?? '').split(' ').filter(Boolean)
+
 async function startGatewayProcess (redis, bin) {
-  const child = track(spawn(bin, ['multiplayer', 'serve', '--listen', '127.0.0.1:0', '--workspace', 'bench',
+  const [cmd, ...pre] = WRAP.length ? [...WRAP, bin] : [bin]
+  const child = track(spawn(cmd, [...pre, 'multiplayer', 'serve', '--listen', '127.0.0.1:0', '--workspace', 'bench',
     '--redis', redis.url, '--max-connections', '20000', '--max-pending-connections', '20000'], {
     env: { ...process.env, MULTIPLAYER_TOKEN_SECRET: SECRET, NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe']
