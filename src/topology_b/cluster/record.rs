@@ -8,10 +8,10 @@
 use super::super::api::apply::Applier;
 use super::super::api::call::api_for;
 use super::super::api::resources::Resources;
-use super::super::manifests;
+use super::super::manifests::Object;
 use super::super::stages::Observed;
 use crate::core::error::Result;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 pub const NAMESPACE: &str = "kube-system";
@@ -84,14 +84,20 @@ pub async fn mark(
 ) -> Result<()> {
     let mut data = read(client).await;
     data.extend(entries);
-    let text = serde_json::to_string(&json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "data": Value::from(serde_json::to_value(&data).unwrap_or_default()),
-    }))
-    .unwrap_or_default();
-    let objects = manifests::split(&text, "appgear's stage record")?;
+    let object = Object {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: NAME.into(),
+        namespace: Some(NAMESPACE.into()),
+        value: json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": NAME, "namespace": NAMESPACE},
+            "data": data,
+        }),
+        origin: "appgear's stage record".into(),
+    };
+    let objects = vec![object];
     applier.apply(objects, &|_| {}).await.map(drop)
 }
 
