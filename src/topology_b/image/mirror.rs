@@ -14,6 +14,9 @@
 //! registry.k8s.io/pause:3.10                → <mirror>/pause:3.10
 //! ```
 //!
+//! `normalize` gives a reference in the fully qualified form both write (`docker.io/library/…`),
+//! to compare an archive's short names with the pins.
+//!
 //! Pure and dependency-free (std only), so Topology A's pull path can call it as well (it would
 //! move to `core` for that: see docs/images.md).
 
@@ -32,16 +35,7 @@ pub fn through_mirror(image: &str, mirror: &str) -> String {
     if mirror.is_empty() || image.starts_with(&format!("{mirror}/")) {
         return image.to_string();
     }
-    let (named, digest) = match image.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (image, None),
-    };
-    // A tag is a ':' after the last '/' (a ':' before it is a registry's port).
-    let last_slash = named.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match named[last_slash..].rfind(':') {
-        Some(i) => (&named[..last_slash + i], Some(&named[last_slash + i + 1..])),
-        None => (named, None),
-    };
+    let (name, tag, digest) = split(image);
     let path = repository_path(name);
     let mut out = format!("{mirror}/{path}");
     if let Some(t) = tag {
@@ -53,6 +47,55 @@ pub fn through_mirror(image: &str, mirror: &str) -> String {
         out.push_str(d);
     }
     out
+}
+
+/// `image` fully qualified as Docker and containerd normalise it: `redis:8.8.1` →
+/// `docker.io/library/redis:8.8.1`, `kong/kong:3.9` → `docker.io/kong/kong:3.9`; other registries
+/// are kept. Archives written by Docker name images in the short form (`redis:8.8.1`) and the pins
+/// in either: compare the normalised forms.
+pub fn normalize(image: &str) -> String {
+    let (name, tag, digest) = split(image);
+    let full = match name.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            if matches!(
+                first,
+                "docker.io" | "index.docker.io" | "registry-1.docker.io"
+            ) {
+                format!("docker.io/{}", repository_path(name))
+            } else {
+                name.to_string()
+            }
+        }
+        _ => format!("docker.io/{}", repository_path(name)),
+    };
+    let mut out = full;
+    if let Some(t) = tag {
+        out.push(':');
+        out.push_str(t);
+    }
+    if let Some(d) = digest {
+        out.push('@');
+        out.push_str(d);
+    }
+    out
+}
+
+/// Name, tag and digest of a reference. A tag is a `:` after the last `/` (a `:` before it is a
+/// registry's port).
+fn split(image: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (named, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let last_slash = named.rfind('/').map_or(0, |i| i + 1);
+    match named[last_slash..].rfind(':') {
+        Some(i) => (
+            &named[..last_slash + i],
+            Some(&named[last_slash + i + 1..]),
+            digest,
+        ),
+        None => (named, None, digest),
+    }
 }
 
 /// The image's path inside its registry, as Docker normalises names: the first component is a
@@ -80,7 +123,35 @@ fn repository_path(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::through_mirror;
+    use super::{normalize, through_mirror};
+
+    #[test]
+    fn short_and_long_names_normalise_alike() {
+        assert_eq!(normalize("redis:8.8.1"), "docker.io/library/redis:8.8.1");
+        assert_eq!(
+            normalize("docker.io/library/redis:8.8.1"),
+            "docker.io/library/redis:8.8.1"
+        );
+        assert_eq!(
+            normalize("index.docker.io/library/redis:8.8.1"),
+            "docker.io/library/redis:8.8.1"
+        );
+        assert_eq!(normalize("docker.io/redis:8"), "docker.io/library/redis:8");
+        assert_eq!(normalize("kong:3.9"), "docker.io/library/kong:3.9");
+        assert_eq!(
+            normalize("kindest/node:v1.35.8"),
+            "docker.io/kindest/node:v1.35.8"
+        );
+        assert_eq!(
+            normalize("ghcr.io/kedacore/keda:2.20.2"),
+            "ghcr.io/kedacore/keda:2.20.2"
+        );
+        assert_eq!(
+            normalize("localhost:5000/tool@sha256:00"),
+            "localhost:5000/tool@sha256:00"
+        );
+        assert_eq!(normalize("busybox"), "docker.io/library/busybox");
+    }
 
     const D: &str = "sha256:c88d347edef6249a6d2293f926f1eeb48bd40c57cbcd02c07f52e7f1fd2cb46b";
 
