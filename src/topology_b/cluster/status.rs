@@ -29,7 +29,8 @@ pub struct Status {
     pub state: String,
     pub node_image: Option<String>,
     pub kubeconfig: String,
-    pub addons: Vec<(String, String)>,
+    /// Add-on → version, from the labels on its workloads.
+    pub addons: std::collections::BTreeMap<String, String>,
     pub workloads: Vec<Workload>,
     pub workspaces: Vec<String>,
 }
@@ -56,7 +57,7 @@ pub async fn status(home: &Home) -> Result<Status> {
             _ => None,
         },
         kubeconfig: ctx.kubeconfig().display().to_string(),
-        addons: Vec::new(),
+        addons: Default::default(),
         workloads: Vec::new(),
         workspaces: ctx
             .workspaces
@@ -123,6 +124,6 @@ pub async fn read_workloads(client: &kube::Client, s: &mut Status) -> Result<()>
             });
         }
     }
-    s.addons = addons.into_iter().collect();
+    s.addons = addons;
     Ok(())
 }

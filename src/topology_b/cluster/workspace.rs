@@ -38,8 +38,17 @@ pub async fn add(home: &Home, id: &str, tenant: &str) -> Result<Added> {
                     || (o.kind == "Namespace" && o.name == namespace)
             })
             .collect();
-        let mut applier = Applier::new(ctx.client().await?, WaitTimes::default());
+        let client = ctx.client().await?;
+        let mut applier = Applier::new(client.clone(), WaitTimes::default());
         applier.apply(objects, &|_| {}).await?;
+        // The suite now runs with every recorded workspace: the next plan says so.
+        let ids: Vec<String> = record.entries().into_iter().map(|w| w.id).collect();
+        super::record::mark(
+            &client,
+            &mut applier,
+            super::record::entries_for_suite(env!("CARGO_PKG_VERSION"), &ids),
+        )
+        .await?;
         applied = true;
     }
     Ok(Added {
