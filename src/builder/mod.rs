@@ -8,6 +8,7 @@
 pub mod api;
 pub mod client;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod glob;
 pub mod id;

@@ -5,12 +5,14 @@ use crate::core::ui;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod builder;
 pub mod cluster;
 pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod down;
 pub mod gitops;
+pub mod image;
 pub mod init;
 pub mod logs;
 pub mod multiplayer;
@@ -74,6 +76,15 @@ pub enum Command {
     Workspace(workspace::WorkspaceCommand),
     /// Print a shell completion script: `appgear completions bash > ~/.local/share/bash-completion/completions/appgear`.
     Completions(completions::CompletionsArgs),
+    /// The suite's own image, made from this appgear without any registry.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Every pinned image of a topology in one archive, for a laptop without a registry.
+    #[command(subcommand)]
+    Images(image::ImagesCommand),
+    /// The native builder: build queue, workers, and a client of its API.
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
 }
 
 /// Parse the command line, run it, print any error as one line plus a hint; return the exit code.
@@ -118,6 +129,9 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Cluster(cmd) => cluster::run(&home, cmd).await,
         Command::Workspace(cmd) => workspace::run(&home, cmd).await,
         Command::Completions(args) => completions::run(args),
+        Command::Image(cmd) => image::run_image(cmd).await,
+        Command::Images(cmd) => image::run_images(&home, cmd).await,
+        Command::Builder(cmd) => builder::run(cmd).await,
     }
 }
 
@@ -137,5 +151,16 @@ pub fn report(e: &Error, verbose: bool) {
                 ui::err(format_args!("{} {cause}", ui::dim("caused by:")));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when that command is parsed: check them all at
+    /// once, so a wrong flag definition fails here and not in a user's hands.
+    #[test]
+    fn every_command_is_well_defined() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -65,6 +65,14 @@ pub fn err(line: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// Text on stdout as it comes (a log being followed), flushed, with no line break added.
+pub fn out_text(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes());
+    let _ = o.flush();
+}
+
 /// A question on stderr, without a line break, flushed so it shows before the answer is read.
 pub fn prompt(text: impl std::fmt::Display) {
     use std::io::Write;
