@@ -10,6 +10,7 @@ mod common;
 mod redis_server;
 
 mod builder_api;
+mod builder_cli;
 mod builder_queue;
 mod builder_worker;
 mod cli;
