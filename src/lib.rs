@@ -2,11 +2,11 @@
 //!
 //! # Layers
 //! ```text
-//! core  ←  {topology_a, gitops, multiplayer}  ←  topology_b  ←  cli
+//! core  ←  {topology_a, gitops, multiplayer, builder}  ←  topology_b  ←  cli
 //! ```
 //! - `core` holds what every product shares (errors, terminal output, files, ports, names, the
 //!   owned-file policy) and imports no product.
-//! - A product (`topology_a`, `gitops`, `multiplayer`, `topology_b`) imports `core` and no other
+//! - A product (`topology_a`, `gitops`, `multiplayer`, `builder`, `topology_b`) imports `core` and no other
 //!   product unless the table in `tests/it/layers.rs` allows it (`topology_b` applies what `gitops`
 //!   renders and shares the home with `topology_a`); no product imports `cli`.
 //! - `cli` parses, calls a product and prints: it has no Docker client and no file IO.
