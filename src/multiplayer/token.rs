@@ -179,11 +179,8 @@ pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::digest::hex;
     use proptest::prelude::*;
-
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
 
     #[test]
     fn hmac_matches_rfc4231() {
