@@ -100,6 +100,25 @@ async function stopChild (child, signal = 'SIGTERM') {
   clearTimeout(t)
 }
 
+/** How many times Redis ran `cmd` (INFO commandstats). */
+function redisCalls (port, cmd) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1')
+    let buf = ''
+    s.on('connect', () => s.write('INFO commandstats\r\n'))
+    s.on('data', (d) => {
+      buf += d.toString()
+      const head = buf.match(/^\$(\d+)\r\n/)
+      if (head && Buffer.byteLength(buf) >= head[0].length + Number(head[1])) {
+        s.destroy()
+        const m = buf.match(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`))
+        resolve(m ? Number(m[1]) : 0)
+      }
+    })
+    s.on('error', () => resolve(NaN))
+  })
+}
+
 async function startRedis () {
   const port = await freePort()
   const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }))
@@ -145,6 +164,7 @@ async function startServer (kind) {
       proto: 'y',
       get pid () { return gw.child.pid },
       redisPid: redis.child.pid,
+      redisPort: redis.port,
       url: (room) => `ws://${gw.addr}/multiplayer/${room}?token=${token}`,
       async stop () { await stopChild(gw.child); await stopChild(redis.child, 'SIGKILL') },
       // A new gateway process on the same Redis: documents come from storage.
@@ -343,7 +363,9 @@ async function throughput (kind, mode, writers, receivers, perWriter, window) {
     } finally { clearInterval(ticker) }
     const secs = (performance.now() - t0) / 1000
     const cpu = cpuSeconds(s.pid) - cpu0; const rcpu = s.redisPid ? cpuSeconds(s.redisPid) - rcpu0 : NaN
-    return { ups: total / secs, cpuPerK: cpu / (total / 1000), withRedisPerK: (cpu + rcpu) / (total / 1000) }
+    // Every load of the room's log from storage: its first load, then one per resync.
+    const reloads = s.redisPort ? await redisCalls(s.redisPort, 'lrange') - 1 : NaN
+    return { ups: total / secs, cpuPerK: cpu / (total / 1000), withRedisPerK: (cpu + rcpu) / (total / 1000), reloads }
   } finally { await s.stop() }
 }
 
@@ -422,7 +444,10 @@ for (let run = 0; run < RUNS; run++) {
           const label = mode === 'append' ? 'append-only' : 'random places'
           put(`updates/s, ${label} (${writers}w x ${receivers}r, ${window} in flight)`, kind, r.ups)
           put(`CPU s/1,000 updates, ${label}`, kind, r.cpuPerK)
-          if (isGateway(kind)) put(`CPU s/1,000 updates, ${label}, with its Redis`, kind, r.withRedisPerK)
+          if (isGateway(kind)) {
+            put(`CPU s/1,000 updates, ${label}, with its Redis`, kind, r.withRedisPerK)
+            put(`room reloads from Redis (resyncs), ${label}`, kind, r.reloads)
+          }
         })
       }
     }
