@@ -463,7 +463,7 @@ for (let run = 0; run < RUNS; run++) {
 }
 
 const higherIsBetter = (m) => m.startsWith('updates/s')
-const fmt = (v) => !Number.isFinite(v) ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(3)
+const fmt = (v) => !Number.isFinite(v) ? '—' : Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(3)
 const gateways = SERVERS.filter(isGateway)
 const head = ['metric', ...SERVERS, ...gateways.map((g) => `${g} / best peer`)]
 const rows = []
