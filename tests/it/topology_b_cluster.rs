@@ -5,7 +5,7 @@
 //! topology_b_apply.rs. `cluster render` output is checked by `validate-manifests` and
 //! `kubectl kustomize`.
 //!
-//! The live test at the end runs only with APPGEAR_LIVE_KIND=1 on a machine with kind, a
+//! The live test at the end is ignored by default; run it with --ignored on a machine with kind, a
 //! registry and the node image: `cluster up` → `workspace add` → status → `cluster down`.
 
 use std::net::TcpListener;
@@ -408,13 +408,11 @@ fn completions_are_written_for_bash_zsh_and_fish() {
 }
 
 /// The whole story on a machine with kind v0.33.0, Docker with 4 CPUs / 8 GiB, and registry
-/// access: APPGEAR_LIVE_KIND=1 cargo test --test it topology_b_cluster::live -- --nocapture
+/// access: cargo test --test it topology_b_cluster::live -- --ignored --nocapture
+/// (ignored by default: no kind node image can be pulled where the test tier runs).
 #[test]
+#[ignore = "needs kind and a registry"]
 fn live_cluster_up_workspace_status_down() {
-    if std::env::var_os("APPGEAR_LIVE_KIND").is_none() {
-        eprintln!("skipped: set APPGEAR_LIVE_KIND=1 where kind and a registry are reachable");
-        return;
-    }
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let o = Command::new(BIN)
