@@ -34,10 +34,15 @@ impl Closer {
         self.wake.notify_one();
     }
 
+    /// The reason given, if any.
+    pub fn reason(&self) -> Option<Close> {
+        *self.why.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The reason, once one was given.
     pub async fn closed(&self) -> Close {
         loop {
-            if let Some(why) = *self.why.lock().unwrap_or_else(|p| p.into_inner()) {
+            if let Some(why) = self.reason() {
                 return why;
             }
             // A notification given before we wait is kept as a permit, so none is lost.

@@ -79,8 +79,10 @@ pub async fn run(
                     // The frame may sit half-written; a close frame is all we can try.
                     Err(_) => break Some((close::STUCK, CLOSE_WAIT)),
                 },
-                // The room dropped us without a reason (it stopped): make the client resync.
-                None => break Some((close::RESYNC, WRITE_TIMEOUT)),
+                // The room dropped us: with the reason it gave just before (the close flag and
+                // the end of the queue can be seen in either order), else it stopped and the
+                // client must resync.
+                None => break Some((closer.reason().unwrap_or(close::RESYNC), WRITE_TIMEOUT)),
             },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Binary(b))) => {
