@@ -13,7 +13,7 @@ use crate::multiplayer::redis::persistence::apply_stored;
 use crate::multiplayer::room::awareness;
 use crate::multiplayer::room::deps::RoomDeps;
 use crate::multiplayer::room::doc::{self, Applied};
-use crate::multiplayer::room::link::{RoomCmd, SessionLink};
+use crate::multiplayer::room::link::{PushError, RoomCmd, SessionLink};
 use crate::multiplayer::room::lock_keeper::{lock_requests, LockKeeper, LockRequests};
 use crate::multiplayer::room::presence::{gateway_state, Effect, Presence, PresenceLimits};
 use axum::body::Bytes;
@@ -147,7 +147,7 @@ pub async fn run(
     }
     if let Exit::Broken(why) = exit {
         for s in room.sessions.values() {
-            s.control.close(why);
+            s.out.close(why);
         }
     }
     room.flush().await;
@@ -601,10 +601,10 @@ impl Room {
         let Some(s) = self.sessions.get(&id) else {
             return;
         };
-        match s.frames.try_send(frame) {
+        match s.out.push(frame) {
             Ok(()) => inc(&self.deps.metrics.messages_sent),
-            Err(mpsc::error::TrySendError::Full(_)) => self.overflow(id),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(PushError::Full) => self.overflow(id),
+            Err(PushError::Closed) => {}
         }
     }
 
@@ -621,10 +621,10 @@ impl Room {
             if Some(*id) == except {
                 continue;
             }
-            match s.frames.try_send(frame.clone()) {
+            match s.out.push(frame.clone()) {
                 Ok(()) => inc(&self.deps.metrics.messages_sent),
-                Err(mpsc::error::TrySendError::Full(_)) => overflowed.push(*id),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(PushError::Full) => overflowed.push(*id),
+                Err(PushError::Closed) => {}
             }
         }
         for id in overflowed {
@@ -641,7 +641,7 @@ impl Room {
 
     fn close_session(&mut self, id: u64, why: Close) {
         if let Some(s) = self.sessions.get(&id) {
-            s.control.close(why);
+            s.out.close(why);
         }
         self.leave(id);
     }

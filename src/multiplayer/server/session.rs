@@ -4,15 +4,13 @@
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::protocol::codec::{self, DecodeError};
-use crate::multiplayer::room::link::{Closer, RoomCmd, SessionLink};
+use crate::multiplayer::room::link::{Out, Outbox, RoomCmd, SessionLink};
 use crate::multiplayer::server::context::Context;
 use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::token::Claims;
-use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 /// How long to wait for the peer to answer our close frame.
@@ -36,9 +34,10 @@ fn close_message(why: Close) -> Message {
 }
 
 /// Serve one editor in `room` until either side closes. One task does both directions: it
-/// decodes inbound frames for the room, and writes the frames the room queued. (A second task
-/// per connection, and the channel that told it to close, cost more memory per idle connection
-/// than the document they serve.)
+/// decodes inbound frames for the room, and writes the frames the room queued in its
+/// [`Outbox`]. (A second task per connection, a channel that allocates room for 32 frames up
+/// front and another that told it to close cost more memory per idle connection than the
+/// document they serve.)
 pub async fn run(
     mut socket: WebSocket,
     ctx: Arc<Context>,
@@ -49,14 +48,8 @@ pub async fn run(
     let _active = GaugeGuard::new(&ctx.metrics.active_sessions);
     inc(&ctx.metrics.connections_total);
     let id = ctx.sessions.take();
-    let (frames_tx, mut frames) = mpsc::channel::<Bytes>(ctx.config.send_queue);
-    let closer = Arc::new(Closer::default());
-    let link = SessionLink {
-        id,
-        frames: frames_tx,
-        control: closer.clone(),
-        read_only: claims.ro,
-    };
+    let out = Outbox::new(ctx.config.send_queue);
+    let link = SessionLink::new(id, out.clone(), claims.ro);
     let room_tx = match rooms.join(&room, link).await {
         Ok(tx) => tx,
         Err(_) => return refuse(socket, close::STORAGE_UNAVAILABLE).await,
@@ -69,21 +62,19 @@ pub async fn run(
     // Why we close (and with which code), or `None` when the connection is gone already.
     let why: Option<(Close, Duration)> = loop {
         tokio::select! {
-            why = closer.closed() => break Some((why, WRITE_TIMEOUT)),
-            _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => break Some((close::RESTART, WRITE_TIMEOUT)),
-            _ = &mut idle => break Some((close::IDLE, WRITE_TIMEOUT)),
-            frame = frames.recv() => match frame {
-                Some(frame) => match timeout(WRITE_TIMEOUT, socket.send(Message::Binary(frame))).await {
+            next = out.next() => match next {
+                Out::Close(why) => break Some((why, WRITE_TIMEOUT)),
+                Out::Frame(frame) => match timeout(WRITE_TIMEOUT, socket.send(Message::Binary(frame))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => break None,
                     // The frame may sit half-written; a close frame is all we can try.
                     Err(_) => break Some((close::STUCK, CLOSE_WAIT)),
                 },
-                // The room dropped us: with the reason it gave just before (the close flag and
-                // the end of the queue can be seen in either order), else it stopped and the
-                // client must resync.
-                None => break Some((closer.reason().unwrap_or(close::RESYNC), WRITE_TIMEOUT)),
+                // The room let go of us without a reason (it stopped): make the client resync.
+                Out::RoomGone => break Some((close::RESYNC, WRITE_TIMEOUT)),
             },
+            _ = async { let _ = shutdown.wait_for(|stopping| *stopping).await; } => break Some((close::RESTART, WRITE_TIMEOUT)),
+            _ = &mut idle => break Some((close::IDLE, WRITE_TIMEOUT)),
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Binary(b))) => {
                     idle.as_mut().reset(Instant::now() + idle_limit);
@@ -115,8 +106,8 @@ pub async fn run(
             },
         }
     };
+    out.end();
     let _ = room_tx.send(RoomCmd::Leave { session: id }).await;
-    drop(frames);
     if let Some((why, wait)) = why {
         let _ = timeout(wait, socket.send(close_message(why))).await;
         // Give the peer a moment to answer our close frame.
