@@ -2,10 +2,10 @@
 //! and a stop signal on SIGTERM/Ctrl-C, so the command-line layer only passes flags through.
 
 use crate::builder::config::{Config, Limits};
-use crate::builder::queue::link::{redact, Link};
 use crate::builder::queue::{Queue, Settings};
 use crate::core::error::{Error, Result};
 use crate::core::names::WorkspaceId;
+use crate::core::redis::{redact, RedisLink};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -39,7 +39,7 @@ pub fn open(
                 .hint("use letters, digits and '-', e.g. factory-builds"),
         );
     }
-    let link = Link::new(redis_url).map_err(|e| {
+    let link = RedisLink::new(redis_url).map_err(|e| {
         Error::bad_input(format!(
             "REDIS_URL {} is not a Redis URL: {e}",
             redact(redis_url)

@@ -7,5 +7,6 @@ pub mod names;
 pub mod owned_files;
 pub mod ports;
 pub mod quote;
+pub mod redis;
 pub mod ui;
 pub mod yaml;

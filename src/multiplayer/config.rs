@@ -2,6 +2,7 @@
 
 use crate::core::error::{Error, Result};
 use crate::core::names::WorkspaceId;
+use crate::core::redis::redact;
 use crate::multiplayer::token::MIN_SECRET_LEN;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -201,7 +202,7 @@ impl GatewayConfig {
 
     /// The Redis address without any password, for messages.
     pub fn redis_display(&self) -> String {
-        redacted_redis(&self.redis_url)
+        redact(&self.redis_url)
     }
 }
 
@@ -238,29 +239,17 @@ fn redis_url(redis: Option<&str>, host_env: Option<&str>) -> Result<String> {
     }
     if !url.starts_with("redis://") {
         return Err(
-            Error::bad_input(format!("{:?} is not a Redis address", redacted_redis(&url)))
-                .hint(hint),
+            Error::bad_input(format!("{:?} is not a Redis address", redact(&url))).hint(hint),
         );
     }
     redis::Client::open(url.as_str()).map_err(|e| {
         Error::bad_input(format!(
             "Redis address {:?} does not parse: {e}",
-            redacted_redis(&url)
+            redact(&url)
         ))
         .hint(hint)
     })?;
     Ok(url)
-}
-
-/// `redis://user:pass@host:6379/0` → `redis://host:6379/0`
-pub fn redacted_redis(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
 }
 
 pub fn normalize_prefix(p: &str) -> Result<String> {
@@ -388,7 +377,7 @@ mod tests {
         );
         assert!(redis_url(None, None).is_err());
         assert!(redis_url(Some("http://x"), None).is_err());
-        assert_eq!(redacted_redis("redis://u:p@h:1/0"), "redis://h:1/0");
+        assert_eq!(redact("redis://u:p@h:1/0"), "redis://***@h:1/0");
     }
 
     #[test]

@@ -10,7 +10,6 @@ use appgear::builder::client::Client;
 use appgear::builder::config::Config;
 use appgear::builder::keys::AttemptKeys;
 use appgear::builder::queue::job::BuildSpec;
-use appgear::builder::queue::link::Link;
 use appgear::builder::queue::{Queue, Settings};
 use appgear::builder::store::memory::MemoryStore;
 use appgear::builder::store::ObjectStore;
@@ -18,6 +17,7 @@ use appgear::builder::worker::{run_once, Options};
 use appgear::core::digest::sha256_hex;
 use appgear::core::error::Kind;
 use appgear::core::names::WorkspaceId;
+use appgear::core::redis::RedisLink;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +71,7 @@ struct Running {
 
 async fn start(redis: &RedisServer, cfg: &Config) -> Running {
     let queue = Queue::new(
-        Arc::new(Link::new(&redis.url).unwrap()),
+        Arc::new(RedisLink::new(&redis.url).unwrap()),
         "factory-builds",
         WorkspaceId::parse("demo").unwrap(),
         cfg.targets.keys().cloned().collect(),

@@ -8,11 +8,11 @@ use appgear::builder::queue::error::QueueError;
 use appgear::builder::queue::job::BuildSpec;
 use appgear::builder::queue::lag::render_pending;
 use appgear::builder::queue::lease::{Claim, Heartbeat};
-use appgear::builder::queue::link::Link;
 use appgear::builder::queue::names::GROUP;
 use appgear::builder::queue::{Queue, Settings};
 use appgear::builder::state::{Phase, Reason, Refusal, State};
 use appgear::core::names::WorkspaceId;
+use appgear::core::redis::RedisLink;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +31,7 @@ fn settings() -> Settings {
 }
 
 fn queue(redis: &RedisServer, settings: Settings) -> Queue {
-    let link = Arc::new(Link::new(&redis.url).unwrap());
+    let link = Arc::new(RedisLink::new(&redis.url).unwrap());
     Queue::new(
         link,
         "factory-builds",

@@ -10,7 +10,6 @@ use appgear::builder::id::BuildId;
 use appgear::builder::keys::AttemptKeys;
 use appgear::builder::manifest::Manifest;
 use appgear::builder::queue::job::BuildSpec;
-use appgear::builder::queue::link::Link;
 use appgear::builder::queue::log_stream::FROM_START;
 use appgear::builder::queue::{Queue, Settings};
 use appgear::builder::state::{Phase, Reason, State};
@@ -20,6 +19,7 @@ use appgear::builder::worker::upload::Retry;
 use appgear::builder::worker::{run_once, Options, RunOutcome};
 use appgear::core::digest::sha256_hex;
 use appgear::core::names::WorkspaceId;
+use appgear::core::redis::RedisLink;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -74,7 +74,7 @@ fn config() -> Config {
 
 fn queue(redis: &RedisServer, config: &Config) -> Queue {
     Queue::new(
-        Arc::new(Link::new(&redis.url).unwrap()),
+        Arc::new(RedisLink::new(&redis.url).unwrap()),
         "factory-builds",
         WorkspaceId::parse("demo").unwrap(),
         config.targets.keys().cloned().collect(),

@@ -2,7 +2,8 @@
 
 use crate::redis_server;
 
-use appgear::multiplayer::redis::link::{Keys, RedisLink};
+use appgear::core::redis::RedisLink;
+use appgear::multiplayer::redis::keys::Keys;
 use appgear::multiplayer::redis::locks::LockStore;
 use appgear::multiplayer::redis::persistence::{apply_stored, DocStore, RedisDocStore};
 use redis_server::RedisServer;

@@ -12,7 +12,6 @@ pub mod error;
 pub mod job;
 pub mod lag;
 pub mod lease;
-pub mod link;
 pub mod log_stream;
 pub mod names;
 pub mod reaper;
@@ -21,9 +20,9 @@ pub mod scripts;
 pub mod submit;
 pub mod transition;
 
-use crate::builder::queue::link::Link;
 use crate::builder::queue::names::Names;
 use crate::core::names::WorkspaceId;
+use crate::core::redis::RedisLink;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +56,7 @@ impl Default for Settings {
 /// One workspace's queue.
 #[derive(Clone)]
 pub struct Queue {
-    pub(crate) link: Arc<Link>,
+    pub(crate) link: Arc<RedisLink>,
     pub(crate) names: Names,
     pub(crate) workspace: WorkspaceId,
     pub(crate) targets: Vec<String>,
@@ -67,7 +66,7 @@ pub struct Queue {
 impl Queue {
     /// `prefix` is `BUILD_QUEUE` (default `names::DEFAULT_PREFIX`); `targets` are the config's.
     pub fn new(
-        link: Arc<Link>,
+        link: Arc<RedisLink>,
         prefix: &str,
         workspace: WorkspaceId,
         targets: Vec<String>,

@@ -22,7 +22,8 @@
 //! Limits, checked at each new grant against the table: a room holds at most `per_room` locks
 //! and an owner at most `per_owner` of them; a renewal is never refused.
 
-use crate::multiplayer::redis::link::{Keys, RedisLink};
+use crate::core::redis::RedisLink;
+use crate::multiplayer::redis::keys::Keys;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -4,7 +4,8 @@
 //! survives the gateway being killed. Compaction folds the log into the snapshot; a generation
 //! counter makes two replicas compacting at once harmless (the later one gives up).
 
-use crate::multiplayer::redis::link::{Keys, RedisLink};
+use crate::core::redis::RedisLink;
+use crate::multiplayer::redis::keys::Keys;
 use axum::body::Bytes;
 use futures_util::future::BoxFuture;
 use std::sync::Arc;

@@ -1,10 +1,11 @@
 //! The Redis pub/sub transport of the backplane: one channel per room, one subscriber connection
 //! per gateway that reconnects and asks rooms to resync when it had to.
 
+use crate::core::redis::RedisLink;
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, Metrics};
 use crate::multiplayer::redis::backplane::{Backplane, BackplaneEvent, Envelope, GatewayId, Inbox};
-use crate::multiplayer::redis::link::{Keys, RedisLink};
+use crate::multiplayer::redis::keys::Keys;
 use axum::body::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;

@@ -2,10 +2,10 @@
 //! metrics, the connection budget and the shutdown flag. It holds no rooms: those are the
 //! registry's, and a room gets only the pieces it needs ([`RoomDeps`]).
 
+use crate::core::redis::RedisLink;
 use crate::multiplayer::config::GatewayConfig;
 use crate::multiplayer::metrics::Metrics;
 use crate::multiplayer::redis::backplane::{Backplane, GatewayId};
-use crate::multiplayer::redis::link::RedisLink;
 use crate::multiplayer::redis::locks::LockStore;
 use crate::multiplayer::redis::persistence::DocStore;
 use crate::multiplayer::room::deps::{RoomDeps, RoomSettings};

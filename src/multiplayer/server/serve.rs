@@ -2,10 +2,11 @@
 //! shutdown.
 
 use crate::core::error::{Error, Result};
+use crate::core::redis::RedisLink;
 use crate::multiplayer::config::GatewayConfig;
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::Metrics;
-use crate::multiplayer::redis::link::{Keys, RedisLink};
+use crate::multiplayer::redis::keys::Keys;
 use crate::multiplayer::redis::locks::{LockLimits, LockStore};
 use crate::multiplayer::redis::persistence::RedisDocStore;
 use crate::multiplayer::redis::pubsub::RedisBackplane;

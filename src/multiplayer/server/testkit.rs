@@ -3,10 +3,11 @@
 //! hand over a `TcpStream` (a plain HTTP exchange, a WebSocket handshake).
 
 use crate::core::names::WorkspaceId;
+use crate::core::redis::RedisLink;
 use crate::multiplayer::config::{GatewayConfig, Limits, Secret};
 use crate::multiplayer::metrics::Metrics;
 use crate::multiplayer::redis::backplane::{Backplane, Inbox};
-use crate::multiplayer::redis::link::{Keys, RedisLink};
+use crate::multiplayer::redis::keys::Keys;
 use crate::multiplayer::redis::locks::LockStore;
 use crate::multiplayer::redis::persistence::{DocStore, StoredDoc};
 use crate::multiplayer::room::link::SessionIds;

@@ -1,22 +1,23 @@
-//! The builder's Redis connection: one multiplexed connection, re-made after Redis went away,
-//! and separate connections for blocking reads (a `BLOCK`ed read on the shared connection would
-//! hold every other command behind it, heartbeats included).
+//! The one Redis connection every product uses (the gateway's documents, locks and backplane;
+//! the builder's queue): a multiplexed connection made on first use and re-made after Redis went
+//! away, plus connections of their own for blocking reads.
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult};
 use std::time::Duration;
 use tokio::sync::Mutex;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Long enough for a multi-megabyte document to travel, short enough to notice a dead Redis.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct Link {
+pub struct RedisLink {
     client: Client,
-    url_for_errors: String,
+    url_for_messages: String,
     conn: Mutex<Option<MultiplexedConnection>>,
 }
 
-/// The URL without its password, for messages.
+/// The URL without its credentials, for messages and logs.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
@@ -24,21 +25,26 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-impl Link {
-    pub fn new(url: &str) -> Result<Link, RedisError> {
-        Ok(Link {
+impl RedisLink {
+    pub fn new(url: &str) -> RedisResult<Self> {
+        Ok(RedisLink {
             client: Client::open(url)?,
-            url_for_errors: redact(url),
+            url_for_messages: redact(url),
             conn: Mutex::new(None),
         })
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The URL without its credentials.
     pub fn url(&self) -> &str {
-        &self.url_for_errors
+        &self.url_for_messages
     }
 
     /// The shared connection (a cheap handle); connects on first use or after a failure.
-    pub async fn conn(&self) -> Result<MultiplexedConnection, RedisError> {
+    pub async fn conn(&self) -> RedisResult<MultiplexedConnection> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
@@ -54,11 +60,9 @@ impl Link {
         Ok(c)
     }
 
-    /// A connection of its own for one blocking read of up to `block`.
-    pub async fn blocking_conn(
-        &self,
-        block: Duration,
-    ) -> Result<MultiplexedConnection, RedisError> {
+    /// A connection of its own for one blocking read of up to `block`: a `BLOCK`ed read on the
+    /// shared connection would hold every other command behind it, heartbeats included.
+    pub async fn blocking_conn(&self, block: Duration) -> RedisResult<MultiplexedConnection> {
         let cfg = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(block + RESPONSE_TIMEOUT));
@@ -67,7 +71,8 @@ impl Link {
             .await
     }
 
-    /// Forget the shared connection after an error that means it is gone.
+    /// Forget the shared connection after an error that means it is gone, so the next call
+    /// reconnects.
     pub async fn on_error(&self, e: &RedisError) {
         if e.is_io_error()
             || e.is_connection_dropped()
@@ -75,6 +80,18 @@ impl Link {
             || e.is_unrecoverable_error()
         {
             *self.conn.lock().await = None;
+        }
+    }
+
+    pub async fn ping(&self) -> RedisResult<()> {
+        let mut c = self.conn().await?;
+        let r: RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.on_error(&e).await;
+                Err(e)
+            }
         }
     }
 }
