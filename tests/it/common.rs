@@ -203,3 +203,11 @@ impl Drop for Tag {
         let _ = run(Command::new("docker").args(["rmi", &self.0]));
     }
 }
+
+/// The shared folder beside the crate (schemas, tools, vendored upstream manifests), or
+/// APPGEAR_SHARED. Read only: the tests never write into it.
+pub fn shared() -> PathBuf {
+    std::env::var_os("APPGEAR_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}

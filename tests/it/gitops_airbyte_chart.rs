@@ -9,6 +9,7 @@
 //! Tools: APPGEAR_TEST_HELM (default `helm` on PATH; helm 3 or 4), APPGEAR_SHARED (default
 //! `../shared` next to the crate). A missing tool or package fails the test with what to do.
 
+use crate::common::shared;
 use serde_norway::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -28,12 +29,6 @@ fn helm() -> PathBuf {
             h.display()
         ),
     }
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("APPGEAR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
 fn docs(text: &str) -> Vec<Value> {

@@ -7,6 +7,7 @@
 //! `python3`, with kubernetes-validate, jsonschema and pyyaml), APPGEAR_SHARED (default
 //! `../shared` next to the crate). A missing tool fails the test with how to install it.
 
+use crate::common::shared;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -24,12 +25,6 @@ fn kubectl() -> PathBuf {
             k.display()
         ),
     }
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("APPGEAR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
 
 fn validate(paths: &[&Path]) {

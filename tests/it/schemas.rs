@@ -10,16 +10,11 @@
 //! on PATH (Debian's package), APPGEAR_SHARED (default `../shared` next to the crate).
 //! A missing tool fails the test with how to install it.
 
+use crate::common::shared;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_appgear");
-
-fn shared() -> PathBuf {
-    std::env::var_os("APPGEAR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
 
 fn schema(name: &str) -> PathBuf {
     let p = shared().join("schemas").join(name);

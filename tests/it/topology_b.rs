@@ -2,6 +2,7 @@
 //! is used as the add-ons mirror, in place, exactly as `APPGEAR_ADDONS_MIRROR` would point at it.
 //! Nothing from it is copied into the project; the cache these tests write is a temporary home.
 
+use crate::common::shared;
 use appgear::topology_b::addons::Addon;
 use appgear::topology_b::cache::{Cache, Entry};
 use appgear::topology_b::kind_config;
@@ -10,12 +11,6 @@ use appgear::topology_b::mirror::{self, FileSource, Folder, Found};
 use appgear::topology_b::pins;
 use appgear::topology_b::supply::{self, Offline, Origin};
 use std::path::{Path, PathBuf};
-
-fn shared() -> PathBuf {
-    std::env::var_os("APPGEAR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
 
 fn vendor() -> PathBuf {
     let v = shared().join("vendor");

@@ -8,6 +8,7 @@
 //! The live test at the end is ignored by default; run it with --ignored on a machine with kind, a
 //! registry and the node image: `cluster up` → `workspace add` → status → `cluster down`.
 
+use crate::common::shared;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -16,12 +17,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_appgear");
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("APPGEAR_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate_dir().join("../shared"))
 }
 
 /// kubectl and helm for preflight: the folder of APPGEAR_TEST_KUBECTL, else .tools/bin.
