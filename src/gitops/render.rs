@@ -170,6 +170,37 @@ mod tests {
     }
 
     #[test]
+    fn builder_scaledjobs_read_the_streams_the_builder_writes() {
+        use crate::builder::queue::names::{Names, DEFAULT_PREFIX, GROUP};
+        use crate::core::names::WorkspaceId;
+        let files = render(&suite(&[("demo", "acme")])).unwrap();
+        let names = Names::new(DEFAULT_PREFIX, &WorkspaceId::parse("demo").unwrap());
+        for target in ["tauri-linux", "web", "android-apk"] {
+            let path =
+                format!("apps/factory/workspaces/demo/tauri/scaledjob-builder-{target}.yaml");
+            let f = files.iter().find(|f| f.path == path).expect(&path);
+            assert!(
+                f.text
+                    .contains(&format!("stream: {}\n", names.stream(target))),
+                "{path}"
+            );
+            assert!(
+                f.text.contains(&format!("consumerGroup: {GROUP}\n")),
+                "{path}"
+            );
+            assert!(
+                f.text.contains(&format!("value: \"{DEFAULT_PREFIX}\"\n")),
+                "{path}: BUILD_QUEUE is the prefix"
+            );
+            assert!(
+                f.text
+                    .contains(&format!("--target\n              - {target}\n")),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
     fn every_file_starts_with_the_marker() {
         for f in render(&suite(&[("demo", "acme")])).unwrap() {
             assert!(crate::core::owned_files::has_marker(&f.text), "{}", f.path);

@@ -93,12 +93,32 @@ pub const WORKSPACE: &[Template] = &[
         "multiplayer/serviceaccount-multiplayer.yaml"
     ),
     template!(
+        "apps/factory/tauri/deployment-builder.yaml",
+        "tauri/deployment-builder.yaml"
+    ),
+    template!(
+        "apps/factory/tauri/ingress-builder-kong.yaml",
+        "tauri/ingress-builder-kong.yaml"
+    ),
+    template!(
         "apps/factory/tauri/kustomization.yaml",
         "tauri/kustomization.yaml"
     ),
     template!(
-        "apps/factory/tauri/scaledjob-builder.yaml",
-        "tauri/scaledjob-builder.yaml"
+        "apps/factory/tauri/scaledjob-builder-android-apk.yaml",
+        "tauri/scaledjob-builder-android-apk.yaml"
+    ),
+    template!(
+        "apps/factory/tauri/scaledjob-builder-tauri-linux.yaml",
+        "tauri/scaledjob-builder-tauri-linux.yaml"
+    ),
+    template!(
+        "apps/factory/tauri/scaledjob-builder-web.yaml",
+        "tauri/scaledjob-builder-web.yaml"
+    ),
+    template!(
+        "apps/factory/tauri/service-builder.yaml",
+        "tauri/service-builder.yaml"
     ),
     template!(
         "apps/factory/tauri/serviceaccount-builder.yaml",

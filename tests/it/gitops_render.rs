@@ -123,7 +123,8 @@ fn the_tree_has_the_spec_layout_and_every_file_its_marker() {
         "apps/factory/airbyte/application-airbyte.yaml",
         "apps/factory/workspaces/demo/vscode/deployment-vscode.yaml",
         "apps/factory/workspaces/team-b/multiplayer/ingress-multiplayer-kong.yaml",
-        "apps/factory/workspaces/team-b/tauri/scaledjob-builder.yaml",
+        "apps/factory/workspaces/team-b/tauri/scaledjob-builder-web.yaml",
+        "apps/factory/workspaces/team-b/tauri/deployment-builder.yaml",
         "clusters/ag-br-core-dev/apps-suites.yaml",
     ] {
         assert!(out.join(p).is_file(), "{p} missing");
