@@ -76,6 +76,7 @@ fn exactly(rule: &str, breakage: impl FnOnce(&Path)) -> serde_json::Value {
 const VSCODE: &str = "apps/factory/workspaces/demo/vscode";
 const MP: &str = "apps/factory/workspaces/demo/multiplayer";
 const AIRBYTE: &str = "apps/factory/airbyte";
+const BUILDER: &str = "apps/factory/workspaces/demo/tauri";
 
 #[test]
 fn a_rendered_tree_has_no_findings() {
@@ -391,9 +392,47 @@ fn factory007_core_object_inside_apps_factory() {
 }
 
 #[test]
+fn factory008_builder_on_the_redis_list_trigger() {
+    let f = exactly("FACTORY008", |r| {
+        edit(
+            r,
+            &format!("{BUILDER}/scaledjob-builder-web.yaml"),
+            "    - type: redis-streams\n",
+            "    - type: redis\n",
+        )
+    });
+    assert!(f["message"].as_str().unwrap().contains("redis trigger"));
+}
+
+#[test]
+fn factory008_builder_with_the_default_strategy() {
+    let f = exactly("FACTORY008", |r| {
+        edit(
+            r,
+            &format!("{BUILDER}/scaledjob-builder-tauri-linux.yaml"),
+            "  scalingStrategy:\n    strategy: accurate\n",
+            "",
+        )
+    });
+    assert!(f["message"].as_str().unwrap().contains("default"));
+}
+
+#[test]
+fn factory008_builder_without_lag_count() {
+    exactly("FACTORY008", |r| {
+        edit(
+            r,
+            &format!("{BUILDER}/scaledjob-builder-android-apk.yaml"),
+            "        lagCount: \"1\"\n",
+            "",
+        )
+    });
+}
+
+#[test]
 fn every_rule_has_a_breaking_test_above() {
     let src = std::fs::read_to_string(file!()).unwrap();
-    for n in 1..=7 {
+    for n in 1..=8 {
         let id = format!("FACTORY00{n}");
         assert!(
             src.matches(&format!("exactly(\"{id}\"")).count() >= 1,

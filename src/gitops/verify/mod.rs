@@ -19,10 +19,11 @@ pub enum Rule {
     MultiplayerWebsocket,
     Policy,
     SuiteLayout,
+    BuilderScaling,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::KongOnlyIngress,
         Rule::TenantLabel,
         Rule::CdeStorage,
@@ -30,6 +31,7 @@ impl Rule {
         Rule::MultiplayerWebsocket,
         Rule::Policy,
         Rule::SuiteLayout,
+        Rule::BuilderScaling,
     ];
     pub fn id(self) -> &'static str {
         match self {
@@ -40,6 +42,7 @@ impl Rule {
             Rule::MultiplayerWebsocket => "FACTORY005",
             Rule::Policy => "FACTORY006",
             Rule::SuiteLayout => "FACTORY007",
+            Rule::BuilderScaling => "FACTORY008",
         }
     }
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Rule {
             Rule::MultiplayerWebsocket => "multiplayer-websocket",
             Rule::Policy => "policy",
             Rule::SuiteLayout => "suite-layout",
+            Rule::BuilderScaling => "builder-queue-scaling",
         }
     }
 }

@@ -14,6 +14,7 @@ const WORKSPACE: &str = "appgear.io/workspace-id";
 const SUITE: &str = "appgear.io/suite";
 const CDE: &str = "addon-factory-vscode";
 const MULTIPLAYER: &str = "addon-factory-multiplayer";
+const BUILDER: &str = "addon-factory-tauri-builder";
 /// Kong's default upstream read/write timeout, in milliseconds.
 const KONG_DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
@@ -29,6 +30,7 @@ pub fn check(docs: &[Doc]) -> Vec<Finding> {
         multiplayer_websocket(o, &objects, &mut findings);
         policy(o, &mut findings);
         suite_layout(o, &mut findings);
+        builder_scaling(o, &mut findings);
     }
     findings.sort_by(|a, b| (&a.file, a.document, a.rule).cmp(&(&b.file, b.document, b.rule)));
     findings
@@ -373,6 +375,68 @@ fn policy(o: &Object, out: &mut Vec<Finding>) {
                     ));
                 }
             }
+        }
+    }
+}
+
+/// FACTORY008: a builder worker takes a build off the stream's lag, so a running build is no
+/// longer counted. Only the redis-streams trigger with `lagCount` reads that lag (XINFO GROUPS),
+/// and only the `accurate` strategy starts a Job per waiting build whatever runs; the default
+/// subtracts the running Jobs and starts none while others run.
+fn builder_scaling(o: &Object, out: &mut Vec<Finding>) {
+    if o.kind != "ScaledJob" || o.app_name() != Some(BUILDER) {
+        return;
+    }
+    let strategy = get_str(o.v, &["spec", "scalingStrategy", "strategy"]);
+    if strategy != Some("accurate") {
+        out.push(finding(
+            Rule::BuilderScaling,
+            o,
+            format!(
+                "builder ScaledJob has scalingStrategy.strategy {}: a queued build waits until running ones end",
+                strategy.map_or("unset (default)".to_string(), |s| format!("{s:?}"))
+            ),
+            "set spec.scalingStrategy.strategy: accurate",
+        ));
+    }
+    let triggers: Vec<&Value> = get(o.v, &["spec", "triggers"])
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .collect();
+    if triggers.is_empty() {
+        out.push(finding(
+            Rule::BuilderScaling,
+            o,
+            "builder ScaledJob has no trigger, so no build ever starts a Job".to_string(),
+            "add a redis-streams trigger on the target's stream with consumerGroup and lagCount",
+        ));
+    }
+    for t in triggers {
+        let kind = get_str(t, &["type"]).unwrap_or("?");
+        if kind != "redis-streams" {
+            out.push(finding(
+                Rule::BuilderScaling,
+                o,
+                format!(
+                    "builder ScaledJob scales on a {} trigger, not on the build stream",
+                    quote::cut(kind, 80)
+                ),
+                "use type: redis-streams with stream, consumerGroup and lagCount",
+            ));
+        } else if get(t, &["metadata", "lagCount"])
+            .and_then(scalar_text)
+            .is_none()
+            || get(t, &["metadata", "consumerGroup"])
+                .and_then(scalar_text)
+                .is_none()
+        {
+            out.push(finding(
+                Rule::BuilderScaling,
+                o,
+                "builder ScaledJob's redis-streams trigger has no lagCount (with consumerGroup): it counts pending or all entries, not the builds waiting for a worker".to_string(),
+                "set metadata.consumerGroup: builders and metadata.lagCount: \"1\"",
+            ));
         }
     }
 }
