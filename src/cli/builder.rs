@@ -17,7 +17,7 @@ pub struct PlaceArgs {
     #[arg(
         long,
         env = "BUILDER_CONFIG",
-        default_value = "/vault/secrets/builder.yaml"
+        default_value = "/vault/secrets/builder-config"
     )]
     config: PathBuf,
     /// The workspace this builder serves.
@@ -87,6 +87,10 @@ pub enum BuilderCommand {
         /// Where each attempt gets a folder of its own.
         #[arg(long, env = "BUILDER_WORK_DIR", default_value = "/tmp/appgear-builds")]
         work_dir: PathBuf,
+        /// How recipes run: `process` (a child process group, in the target's toolchain image,
+        /// as the ScaledJob runs it) or `docker` (not built yet).
+        #[arg(long, env = "BUILDER_EXECUTOR", default_value = "process")]
+        executor: String,
     },
     /// Submit a build of a target.
     Submit {
@@ -149,7 +153,14 @@ pub async fn run(cmd: BuilderCommand) -> Result<i32> {
             once,
             repeat,
             work_dir,
+            executor,
         } => {
+            if executor != "process" {
+                return Err(Error::bad_input(format!(
+                    "executor {executor:?} is not available in this build"
+                ))
+                .hint("use --executor process (the docker executor is not built yet)"));
+            }
             if !once && !repeat {
                 return Err(Error::bad_input("say how long the worker runs")
                     .hint("pass --once (one build, as the ScaledJob runs it) or --loop"));
