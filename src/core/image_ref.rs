@@ -1,9 +1,9 @@
 //! `APPGEAR_REGISTRY_MIRROR` for a pull: the reference to ask the mirror for.
 //!
 //! One registry mirror serves both topologies. kind's containerd reaches it through the `_default`
-//! hosts.toml (see `kind_config`), which asks the mirror for the image's path in its own registry
-//! (`library/redis`, `kedacore/keda`), so Docker (Topology A, and anything else appgear pulls)
-//! asks for the same path on the mirror host: a mirror filled once answers both.
+//! hosts.toml (see `topology_b::kind_config`), which asks the mirror for the image's path in its
+//! own registry (`library/redis`, `kedacore/keda`), so Docker (Topology A, and anything else
+//! appgear pulls) asks for the same path on the mirror host: a mirror filled once answers both.
 //!
 //! ```text
 //! redis:8                                   → <mirror>/library/redis:8
@@ -17,8 +17,8 @@
 //! `normalize` gives a reference in the fully qualified form both write (`docker.io/library/…`),
 //! to compare an archive's short names with the pins.
 //!
-//! Pure and dependency-free (std only), so Topology A's pull path can call it as well (it would
-//! move to `core` for that: see docs/images.md).
+//! Pure and dependency-free (std only), in `core` so Topology A's pull path and Topology B share
+//! the one rule (see docs/images.md).
 
 /// The reference to pull `image` through the registry mirror `mirror` (`host[:port]`, optionally
 /// followed by a path prefix; an `http://` or `https://` in front and a trailing `/` are ignored).

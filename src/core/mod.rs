@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod error;
 pub mod files;
+pub mod image_ref;
 pub mod names;
 pub mod owned_files;
 pub mod ports;

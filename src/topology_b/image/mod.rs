@@ -6,9 +6,10 @@
 //!   entrypoint, user and labels; skipped when the same files are already there.
 //! - `archive`: `appgear images save|load FILE`, every pinned image of a topology and profile in
 //!   one archive, and the names an archive holds (for `cluster up` to load into kind).
-//! - `mirror`: `APPGEAR_REGISTRY_MIRROR`, the one rewrite of an image reference to its mirror.
+//!
+//! `APPGEAR_REGISTRY_MIRROR`'s rewrite of an image reference to its mirror, and `normalize`, are in
+//! `crate::core::image_ref`: Topology A's pulls use them too.
 
 pub mod archive;
 pub mod build;
-pub mod mirror;
 pub mod rootfs;
