@@ -12,6 +12,9 @@ pub const CODE_SERVER_IMAGE: &str = "codercom/code-server:4.106.3";
 /// The user id code-server runs as in its official image; also what root gets by default.
 pub const CDE_DEFAULT_ID: u32 = 1000;
 
+/// The registry mirror both topologies pull through (docs/images.md).
+pub const REGISTRY_MIRROR: &str = "APPGEAR_REGISTRY_MIRROR";
+
 /// What a key holds, which decides how its value is checked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rule {
@@ -29,6 +32,8 @@ pub enum Rule {
     Secret,
     /// A numeric user or group id; its default is the invoking user's (1000 for root).
     Uid,
+    /// A registry address (`RegistryMirror`), or empty for none.
+    RegistryMirror,
 }
 
 pub struct Key {
@@ -105,6 +110,12 @@ pub const KEYS: &[Key] = &[
         rule: Rule::Uid,
         default: None,
         help: "group id code-server runs as",
+    },
+    Key {
+        name: REGISTRY_MIRROR,
+        rule: Rule::RegistryMirror,
+        default: Some(""),
+        help: "registry every image is pulled through first (host[:port], http://host[:port] for a plain-HTTP one); empty for none; Topology B reads it too",
     },
     Key {
         name: "CODE_SERVER_PASSWORD",
@@ -207,6 +218,10 @@ pub fn validate(name: &str, value: &str) -> std::result::Result<(), Invalid> {
             }
         }
         Rule::Uid => id(value).map(|_| ()),
+        Rule::RegistryMirror if value.trim().is_empty() => Ok(()),
+        Rule::RegistryMirror => RegistryMirror::parse(value.trim())
+            .map(|_| ())
+            .map_err(Invalid::from_error),
     }
 }
 
@@ -231,6 +246,51 @@ fn id(value: &str) -> std::result::Result<u32, Invalid> {
     value
         .parse::<u32>()
         .map_err(|_| Invalid::new(format!("`{value}` is not a numeric id")))
+}
+
+/// A registry mirror (`APPGEAR_REGISTRY_MIRROR`): where Docker (Topology A) and the cluster's
+/// containerd (Topology B) pull images first. One definition for both topologies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryMirror {
+    /// `https` unless the value said `http://` (a plain-HTTP local registry).
+    pub scheme: &'static str,
+    /// `host` or `host:port`.
+    pub host: String,
+}
+
+impl RegistryMirror {
+    pub fn parse(value: &str) -> crate::core::error::Result<RegistryMirror> {
+        let bad = || {
+            Error::bad_input(format!(
+                "{REGISTRY_MIRROR} {value:?} is not a registry address"
+            ))
+            .hint("write host[:port] (https), or http://host[:port] for a plain-HTTP registry, e.g. registry.local:5000")
+        };
+        let (scheme, rest) = match value.split_once("://") {
+            Some(("https", r)) => ("https", r),
+            Some(("http", r)) => ("http", r),
+            Some(_) => return Err(bad()),
+            None => ("https", value),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        let host_ok = crate::core::names::is_subdomain(host) || host.parse::<IpAddr>().is_ok();
+        let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !host_ok || !port_ok {
+            return Err(bad());
+        }
+        Ok(RegistryMirror {
+            scheme,
+            host: rest.to_string(),
+        })
+    }
+    /// `https://host[:port]`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
 }
 
 /// Two keys whose values clash with each other.

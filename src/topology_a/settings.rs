@@ -6,7 +6,9 @@ use crate::core::error::{Error, Result};
 use crate::core::names::{Domain, TenantId, WorkspaceId};
 use crate::core::ports::Fix;
 use crate::topology_a::env_file::EnvFile;
-use crate::topology_a::keys::{clashes, default_value, validate, Invoker, CDE_DEFAULT_ID, KEYS};
+use crate::topology_a::keys::{
+    clashes, default_value, validate, Invoker, CDE_DEFAULT_ID, KEYS, REGISTRY_MIRROR,
+};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
@@ -68,6 +70,8 @@ pub struct Settings {
     pub code_server_image: String,
     pub cde_uid: u32,
     pub cde_gid: u32,
+    /// `APPGEAR_REGISTRY_MIRROR`, when set: images are pulled through it.
+    pub registry_mirror: Option<String>,
     /// `.env`'s values (or the defaults when there is no `.env`), and their origin.
     file: BTreeMap<String, String>,
     file_origin: Origin,
@@ -89,6 +93,7 @@ impl std::fmt::Debug for Settings {
             .field("code_server_image", &self.code_server_image)
             .field("cde_uid", &self.cde_uid)
             .field("cde_gid", &self.cde_gid)
+            .field("registry_mirror", &self.registry_mirror)
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +145,8 @@ impl Settings {
                 Some(v) => (v.to_string(), Origin::Shell),
                 None => match file.get(k.name) {
                     Some(v) => (v.clone(), file_origin),
+                    // A key whose default is empty (optional) may be missing from an older .env.
+                    None if k.default == Some("") => (String::new(), file_origin),
                     None => {
                         return Err(Error::bad_input(format!(
                             "{} is missing from {}",
@@ -221,6 +228,8 @@ impl Settings {
             code_server_image: get("CODE_SERVER_IMAGE"),
             cde_uid: num("CDE_UID"),
             cde_gid: num("CDE_GID"),
+            registry_mirror: Some(get(REGISTRY_MIRROR).trim().to_string())
+                .filter(|m| !m.is_empty()),
             file,
             file_origin,
             shell,

@@ -21,7 +21,6 @@ use std::net::IpAddr;
 pub const CLUSTER_NAME: &str = "APPGEAR_CLUSTER_NAME";
 pub const HTTP_PORT: &str = "FACTORY_CLUSTER_HTTP_PORT";
 pub const HTTPS_PORT: &str = "FACTORY_CLUSTER_HTTPS_PORT";
-pub const REGISTRY_MIRROR: &str = "APPGEAR_REGISTRY_MIRROR";
 pub const ADDONS_MIRROR: &str = "APPGEAR_ADDONS_MIRROR";
 const BIND_ADDRESS: &str = "FACTORY_BIND_ADDRESS";
 const A_HTTPS_PORT: &str = "FACTORY_VSCODE_PORT";
@@ -66,50 +65,8 @@ impl ClusterName {
     }
 }
 
-/// A registry mirror: where the cluster's containerd (and Docker, for Topology A) pulls images
-/// first, falling back to the image's own registry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistryMirror {
-    /// `https` unless the value said `http://` (a plain-HTTP local registry).
-    pub scheme: &'static str,
-    /// `host` or `host:port`.
-    pub host: String,
-}
-
-impl RegistryMirror {
-    pub fn parse(value: &str) -> Result<RegistryMirror> {
-        let bad = || {
-            Error::bad_input(format!(
-                "{REGISTRY_MIRROR} {value:?} is not a registry address"
-            ))
-            .hint("write host[:port] (https), or http://host[:port] for a plain-HTTP registry, e.g. registry.local:5000")
-        };
-        let (scheme, rest) = match value.split_once("://") {
-            Some(("https", r)) => ("https", r),
-            Some(("http", r)) => ("http", r),
-            Some(_) => return Err(bad()),
-            None => ("https", value),
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (rest, None),
-        };
-        let host_ok = crate::core::names::is_subdomain(host) || host.parse::<IpAddr>().is_ok();
-        let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
-        if !host_ok || !port_ok {
-            return Err(bad());
-        }
-        Ok(RegistryMirror {
-            scheme,
-            host: rest.to_string(),
-        })
-    }
-    /// `https://host[:port]`.
-    pub fn url(&self) -> String {
-        format!("{}://{}", self.scheme, self.host)
-    }
-}
+/// A registry mirror: one definition, Topology A's key (Topology B reads the same `.env` key).
+pub use crate::topology_a::keys::{RegistryMirror, REGISTRY_MIRROR};
 
 /// Everything Topology B reads from `.env`, validated.
 #[derive(Debug, Clone)]

@@ -4,8 +4,10 @@
 //! fast on a crashed or unhealthy container. A plan with blockers is refused before any of it.
 
 use crate::core::error::{Error, Result};
+use crate::core::image_ref::through_mirror;
 use crate::core::ports::{self, Busy};
 use crate::core::ui::Tracker;
+use crate::topology_a::keys::REGISTRY_MIRROR;
 use crate::topology_a::settings::{split_image, Settings};
 use crate::topology_a::stack::docker::*;
 use crate::topology_a::stack::plan::{Attach, Plan, Step};
@@ -16,7 +18,9 @@ use bollard::models::{
     NetworkDisconnectRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
     VolumeCreateRequest,
 };
-use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, TagImageOptionsBuilder,
+};
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -187,7 +191,43 @@ fn connect_request(id: &str, aliases: &[String]) -> NetworkConnectRequest {
     }
 }
 
-/// Pull the image when Docker does not have it, with a progress bar.
+/// How an image is pulled: the reference asked for, and the name to tag it with afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    pub reference: String,
+    /// With a mirror: the compose file's name (repository, tag), so containers and config
+    /// hashes keep it.
+    pub tag_as: Option<(String, String)>,
+}
+
+/// Which reference to pull for `image` with `APPGEAR_REGISTRY_MIRROR` `mirror`: through the
+/// mirror (`core::image_ref::through_mirror`), tagged back to `image`'s own name. An image pinned
+/// by digest is pulled from its own registry: a digest cannot be given as a tag, and Docker would
+/// not find it under its own name afterwards.
+pub fn pull_for(image: &str, mirror: Option<&str>) -> Pull {
+    let direct = Pull {
+        reference: image.to_string(),
+        tag_as: None,
+    };
+    let Some(mirror) = mirror.filter(|m| !m.trim().is_empty()) else {
+        return direct;
+    };
+    if image.contains('@') {
+        return direct;
+    }
+    let reference = through_mirror(image, mirror);
+    if reference == image {
+        return direct;
+    }
+    let (repo, tag) = split_image(image);
+    Pull {
+        reference,
+        tag_as: Some((repo.to_string(), tag.unwrap_or("latest").to_string())),
+    }
+}
+
+/// Pull the image when Docker does not have it, with a progress bar; through the registry mirror
+/// when one is set, then tagged with the compose file's name.
 async fn ensure_image(
     docker: &Docker,
     svc: &Service,
@@ -199,12 +239,13 @@ async fn ensure_image(
         Err(e) if is_not_found(&e) => {}
         Err(e) => return Err(api_error(format!("cannot inspect image {}", svc.image), e)),
     }
-    let (repo, tag) = split_image(&svc.image);
+    let pull = pull_for(&svc.image, settings.registry_mirror.as_deref());
+    let (repo, tag) = split_image(&pull.reference);
     let mut opts = CreateImageOptionsBuilder::new().from_image(repo);
     if let Some(tag) = tag {
         opts = opts.tag(tag);
     }
-    let bar = tracker.pull_bar(&svc.image);
+    let bar = tracker.pull_bar(&pull.reference);
     let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
     let mut stream = docker.create_image(Some(opts.build()), None, None);
     while let Some(item) = stream.next().await {
@@ -221,10 +262,18 @@ async fn ensure_image(
             Err(e) => {
                 bar.abandon();
                 let image = &svc.image;
-                let hint = match settings.fix_for(svc.image_from.as_deref()) {
-                    ports::Fix::EnvKey(k) => format!("check your network, or point {k} in .env at a mirror you can reach: `appgear config set {k} registry.example.com/{image}`"),
-                    ports::Fix::ShellVar(k) => format!("check your network, or point {k} at a mirror you can reach: it is set in your shell, which wins over .env (`export {k}=registry.example.com/{image}`)"),
-                    ports::Fix::ComposeFile => "check your network, or change the image in docker-compose.yml".to_string(),
+                let hint = if pull.tag_as.is_some() {
+                    format!(
+                        "check that the registry mirror {REGISTRY_MIRROR} ({}) is reachable and holds {}, or empty it with `appgear config set {REGISTRY_MIRROR} \"\"` to pull from the image's own registry",
+                        settings.registry_mirror.as_deref().unwrap_or(""),
+                        pull.reference
+                    )
+                } else {
+                    match settings.fix_for(svc.image_from.as_deref()) {
+                        ports::Fix::EnvKey(k) => format!("check your network, or point {k} in .env at a mirror you can reach: `appgear config set {k} registry.example.com/{image}`"),
+                        ports::Fix::ShellVar(k) => format!("check your network, or point {k} at a mirror you can reach: it is set in your shell, which wins over .env (`export {k}=registry.example.com/{image}`)"),
+                        ports::Fix::ComposeFile => "check your network, or change the image in docker-compose.yml".to_string(),
+                    }
                 };
                 let msg = match &e {
                     bollard::errors::Error::DockerResponseServerError { message, .. } => {
@@ -235,14 +284,32 @@ async fn ensure_image(
                 };
                 return Err(Error::not_ready(format!(
                     "cannot pull image {} for {}: {msg}",
-                    svc.image, svc.name
+                    pull.reference, svc.name
                 ))
                 .hint(hint));
             }
         }
     }
     bar.finish_and_clear();
-    tracker.say(&svc.name, &format!("pulled {}", svc.image));
+    match &pull.tag_as {
+        Some((repo, tag)) => {
+            let opts = TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
+            docker
+                .tag_image(&pull.reference, Some(opts))
+                .await
+                .map_err(|e| {
+                    api_error(format!("cannot tag {} as {}", pull.reference, svc.image), e)
+                })?;
+            tracker.say(
+                &svc.name,
+                &format!(
+                    "pulled {} through the registry mirror as {}",
+                    svc.image, pull.reference
+                ),
+            );
+        }
+        None => tracker.say(&svc.name, &format!("pulled {}", svc.image)),
+    }
     Ok(())
 }
 
@@ -543,5 +610,60 @@ pub async fn wait_ready(docker: &Docker, svc: &Service, id: &str, tracker: &Trac
             said = now.to_string();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pull_for, Pull};
+
+    #[test]
+    fn without_a_mirror_the_image_is_pulled_as_named() {
+        for m in [None, Some(""), Some("  ")] {
+            assert_eq!(
+                pull_for("traefik:v3.6.2", m),
+                Pull {
+                    reference: "traefik:v3.6.2".into(),
+                    tag_as: None
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn through_a_mirror_the_pull_is_tagged_back_to_the_compose_name() {
+        assert_eq!(
+            pull_for("traefik:v3.6.2", Some("localhost:5000")),
+            Pull {
+                reference: "localhost:5000/library/traefik:v3.6.2".into(),
+                tag_as: Some(("traefik".into(), "v3.6.2".into())),
+            }
+        );
+        assert_eq!(
+            pull_for(
+                "codercom/code-server:4.106.3",
+                Some("http://10.0.0.5:5000/")
+            ),
+            Pull {
+                reference: "10.0.0.5:5000/codercom/code-server:4.106.3".into(),
+                tag_as: Some(("codercom/code-server".into(), "4.106.3".into())),
+            }
+        );
+        assert_eq!(
+            pull_for("localhost:5000/team/tool:1", Some("mirror.local")),
+            Pull {
+                reference: "mirror.local/team/tool:1".into(),
+                tag_as: Some(("localhost:5000/team/tool".into(), "1".into())),
+            }
+        );
+    }
+
+    #[test]
+    fn digests_and_images_already_on_the_mirror_are_pulled_as_named() {
+        let d = "redis@sha256:c88d347edef6249a6d2293f926f1eeb48bd40c57cbcd02c07f52e7f1fd2cb46b";
+        assert_eq!(pull_for(d, Some("mirror.local")).reference, d);
+        assert_eq!(pull_for(d, Some("mirror.local")).tag_as, None);
+        let on = "mirror.local/library/redis:8";
+        assert_eq!(pull_for(on, Some("mirror.local")).tag_as, None);
     }
 }
