@@ -425,6 +425,29 @@ fn an_image_that_cannot_be_pulled_names_the_env_key() {
 }
 
 #[test]
+fn a_pull_through_an_unreachable_mirror_names_the_mirror() {
+    let stack = Stack::new("mirror");
+    stack.ok(&["config", "set", "APPGEAR_REGISTRY_MIRROR", "127.0.0.1:1"]);
+    stack.ok(&[
+        "config",
+        "set",
+        "TRAEFIK_IMAGE",
+        "traefik:v3.6.2-not-pulled",
+    ]);
+    let out = stack.appgear(&["up"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("cannot pull image 127.0.0.1:1/library/traefik:v3.6.2-not-pulled"),
+        "pulls through the mirror: {err}"
+    );
+    assert!(
+        err.contains("APPGEAR_REGISTRY_MIRROR (127.0.0.1:1)"),
+        "the hint names the mirror: {err}"
+    );
+}
+
+#[test]
 fn a_second_appgear_is_told_who_holds_the_lock() {
     let stack = Stack::new("lock");
     let mut first = stack
