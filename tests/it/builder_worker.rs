@@ -101,6 +101,26 @@ fn options(config: &Config, target: &str, worker: &str, dir: &std::path::Path) -
     o
 }
 
+/// One run of the worker with the test options, never asked to stop.
+async fn run<S: ObjectStore>(
+    q: &Queue,
+    cfg: &Config,
+    store: &S,
+    target: &str,
+    worker: &str,
+    dir: &std::path::Path,
+) -> RunOutcome {
+    run_once(
+        q,
+        cfg,
+        store,
+        &options(cfg, target, worker, dir),
+        never_stop(),
+    )
+    .await
+    .unwrap()
+}
+
 fn never_stop() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     std::mem::forget(tx);
@@ -169,15 +189,7 @@ async fn a_recipe_that_succeeds_leaves_artifacts_sums_log_and_manifest() {
     let store = MemoryStore::new();
     let work = tempfile::tempdir().unwrap();
     let id = submit(&q, "ok").await;
-    let out = run_once(
-        &q,
-        &cfg,
-        &store,
-        &options(&cfg, "ok", "w1", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    let out = run(&q, &cfg, &store, "ok", "w1", work.path()).await;
     assert_eq!(
         out,
         RunOutcome::Ended {
@@ -281,15 +293,7 @@ async fn failures_end_with_their_reason_and_keep_the_log() {
     ] {
         let id = submit(&q, target).await;
         let started = Instant::now();
-        let out = run_once(
-            &q,
-            &cfg,
-            &store,
-            &options(&cfg, target, "w", work.path()),
-            never_stop(),
-        )
-        .await
-        .unwrap();
+        let out = run(&q, &cfg, &store, target, "w", work.path()).await;
         assert_eq!(
             out,
             RunOutcome::Ended {
@@ -331,15 +335,7 @@ async fn a_cancel_stops_a_running_recipe() {
         q2.cancel(&id2).await.unwrap();
         Instant::now()
     });
-    let out = run_once(
-        &q,
-        &cfg,
-        &store,
-        &options(&cfg, "stoppable", "w", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    let out = run(&q, &cfg, &store, "stoppable", "w", work.path()).await;
     let asked = canceller.await.unwrap();
     assert!(
         asked.elapsed() < Duration::from_secs(3),
@@ -407,15 +403,7 @@ async fn an_unreachable_store_requeues_as_upload_failed_and_the_next_attempt_suc
     let work = tempfile::tempdir().unwrap();
     let id = submit(&q, "sleepy").await;
     store.set_down(true);
-    let out = run_once(
-        &q,
-        &cfg,
-        &store,
-        &options(&cfg, "sleepy", "w1", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    let out = run(&q, &cfg, &store, "sleepy", "w1", work.path()).await;
     assert_eq!(
         out,
         RunOutcome::Requeued {
@@ -426,15 +414,7 @@ async fn an_unreachable_store_requeues_as_upload_failed_and_the_next_attempt_suc
     );
     assert_eq!(q.get(&id).await.unwrap().status.counted, 1);
     store.set_down(false);
-    let out = run_once(
-        &q,
-        &cfg,
-        &store,
-        &options(&cfg, "sleepy", "w2", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    let out = run(&q, &cfg, &store, "sleepy", "w2", work.path()).await;
     assert!(
         matches!(
             out,
@@ -485,15 +465,7 @@ async fn a_worker_killed_mid_build_loses_its_lease_and_the_next_attempt_succeeds
     );
     tokio::time::sleep(LEASE).await;
     assert_eq!(q.reap().await.unwrap().requeued, vec![id.clone()]);
-    let out = run_once(
-        &q,
-        &cfg,
-        &*store,
-        &options(&cfg, "sleepy", "w2", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    let out = run(&q, &cfg, &*store, "sleepy", "w2", work.path()).await;
     assert_eq!(
         out,
         RunOutcome::Ended {
@@ -517,15 +489,7 @@ async fn the_recipe_gets_a_clean_environment() {
     let store = MemoryStore::new();
     let work = tempfile::tempdir().unwrap();
     let id = submit(&q, "env").await;
-    run_once(
-        &q,
-        &cfg,
-        &store,
-        &options(&cfg, "env", "w", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    run(&q, &cfg, &store, "env", "w", work.path()).await;
     let m = manifest(&store, &id, 1).await;
     let (env, _) = store.get(&m.artifacts[0].key).await.unwrap();
     let env = String::from_utf8(env).unwrap();
@@ -602,15 +566,7 @@ async fn a_source_tar_is_checked_unpacked_and_recorded() {
         .unwrap()
         .job
         .id;
-    let out = run_once(
-        &q,
-        &cfg,
-        &store,
-        &options(&cfg, "app", "w", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    let out = run(&q, &cfg, &store, "app", "w", work.path()).await;
     assert!(
         matches!(
             out,
@@ -632,15 +588,7 @@ async fn a_source_tar_is_checked_unpacked_and_recorded() {
         .unwrap()
         .job
         .id;
-    let out = run_once(
-        &q,
-        &cfg,
-        &store,
-        &options(&cfg, "app", "w", work.path()),
-        never_stop(),
-    )
-    .await
-    .unwrap();
+    let out = run(&q, &cfg, &store, "app", "w", work.path()).await;
     assert_eq!(
         out,
         RunOutcome::Ended {
