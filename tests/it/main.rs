@@ -8,10 +8,15 @@
 mod common;
 #[allow(dead_code)]
 mod redis_server;
+#[allow(dead_code)]
+mod rgw;
 
 mod builder_api;
 mod builder_cli;
+mod builder_docker;
+mod builder_metrics;
 mod builder_queue;
+mod builder_s3;
 mod builder_worker;
 mod cli;
 mod gitops_airbyte_chart;
@@ -32,4 +37,7 @@ mod topology_a_settings;
 mod topology_b;
 mod topology_b_apply;
 mod topology_b_cluster;
+mod topology_b_fetch;
+mod topology_b_optional;
+mod topology_b_smoke;
 mod verify_rules;

@@ -1,0 +1,1 @@
+//! A private Ceph RGW for the S3 tests.
