@@ -7,9 +7,10 @@ use super::super::manifests::{self, Object};
 use super::super::pins;
 use crate::core::error::Result;
 
-/// `ceph-block` (ReadWriteOnce) and `ceph-filesystem` (asked ReadWriteMany by the suite) on
-/// local-path-provisioner: the names the suite's PVCs use, so the same manifests run here and on
-/// a cluster with Rook-Ceph. On one node every volume is a folder under `data/cluster`, which is
+/// `ceph-block` (ReadWriteOnce) and `ceph-filesystem` (ReadWriteMany, through the shared path
+/// `storage::local_path` configures) on local-path-provisioner: the names the suite's PVCs use,
+/// so the same manifests run here and on a cluster with Rook-Ceph. On one node every volume is
+/// a folder under `data/cluster`, which is
 /// what makes a workspace's files survive `cluster down` + `cluster up`; `Retain` keeps the
 /// folder when a claim is deleted.
 pub fn storage_classes() -> Result<Vec<Object>> {

@@ -14,5 +14,6 @@ pub mod record;
 pub mod render;
 pub mod smoke;
 pub mod status;
+pub mod storage;
 pub mod up;
 pub mod workspace;
