@@ -5,6 +5,7 @@
 use crate::builder::api::routes::App;
 use crate::builder::setup;
 use crate::builder::store::fs::FsStore;
+use crate::builder::worker::executor::{Executor, ExecutorKind};
 use crate::builder::worker::{self, Mode, Options, RunOutcome};
 use crate::core::error::{Error, Result};
 use crate::core::ui;
@@ -57,9 +58,21 @@ pub async fn serve(place: &Place, listen: SocketAddr) -> Result<i32> {
     Ok(0)
 }
 
-/// `appgear builder run --once|--loop`: take builds of `target` and carry each to its end.
-/// Every outcome (a build that failed included) is a successful run of the worker: exit 0.
+/// `appgear builder run --once|--loop` with the `process` executor.
 pub async fn run(place: &Place, target: &str, once: bool, work_dir: PathBuf) -> Result<i32> {
+    run_with(place, target, once, work_dir, ExecutorKind::Process).await
+}
+
+/// `appgear builder run --once|--loop --executor E`: take builds of `target` and carry each
+/// to its end. Every outcome (a build that failed included) is a successful run of the
+/// worker: exit 0. A Docker Engine that does not answer stops the worker before any claim.
+pub async fn run_with(
+    place: &Place,
+    target: &str,
+    once: bool,
+    work_dir: PathBuf,
+    executor: ExecutorKind,
+) -> Result<i32> {
     let (config, queue) = setup::open(
         &place.config,
         &place.workspace,
@@ -86,7 +99,8 @@ pub async fn run(place: &Place, target: &str, once: bool, work_dir: PathBuf) -> 
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| format!("worker-{}", std::process::id()));
-    let opts = Options::new(&config, target, &name, work_dir);
+    let mut opts = Options::new(&config, target, &name, work_dir);
+    opts.executor = Executor::open(executor).await?;
     let store = FsStore::new(&place.store_dir);
     let mode = if once { Mode::Once } else { Mode::Loop };
     let outcomes = worker::run_worker(

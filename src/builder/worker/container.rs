@@ -13,17 +13,65 @@ pub const SOURCE_DIR: &str = "/src";
 /// Recipes are builds, not fork bombs: a generous ceiling that still stops a runaway.
 pub const PIDS_LIMIT: i64 = 4096;
 
+pub const LABEL_WORKSPACE: &str = "appgear.builder.workspace";
+pub const LABEL_BUILD: &str = "appgear.builder.build";
+pub const LABEL_ATTEMPT: &str = "appgear.builder.attempt";
+pub const LABEL_TARGET: &str = "appgear.builder.target";
+pub const LABEL_WORKER: &str = "appgear.builder.worker";
+
 /// Labels that let the reaper find (and remove) the containers of builds no longer running.
-pub fn labels(workspace: &str, build: &str, attempt: u32, target: &str) -> HashMap<String, String> {
+pub fn labels(
+    workspace: &str,
+    build: &str,
+    attempt: u32,
+    target: &str,
+    worker: &str,
+) -> HashMap<String, String> {
     HashMap::from([
-        (
-            "appgear.builder.workspace".to_string(),
-            workspace.to_string(),
-        ),
-        ("appgear.builder.build".to_string(), build.to_string()),
-        ("appgear.builder.attempt".to_string(), attempt.to_string()),
-        ("appgear.builder.target".to_string(), target.to_string()),
+        (LABEL_WORKSPACE.to_string(), workspace.to_string()),
+        (LABEL_BUILD.to_string(), build.to_string()),
+        (LABEL_ATTEMPT.to_string(), attempt.to_string()),
+        (LABEL_TARGET.to_string(), target.to_string()),
+        (LABEL_WORKER.to_string(), worker.to_string()),
     ])
+}
+
+/// What the queue says of the build a labelled container was made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildNow {
+    /// The queue has no such build (expired from Redis, or another workspace's prefix).
+    Unknown,
+    /// Running at this attempt under this worker name.
+    Running {
+        attempt: u32,
+        worker: Option<String>,
+    },
+    /// Queued again or ended.
+    NotRunning,
+}
+
+/// Whether a worker named `me`, just starting, removes a container labelled for `attempt` of a
+/// build that is now `now`. Only a container of an attempt another worker still runs is kept:
+/// a container of this worker's own name is a leftover of an earlier life of it (a restarted
+/// pod or process), since a starting worker runs nothing yet.
+pub fn is_leftover(now: &BuildNow, attempt: Option<u32>, me: &str) -> bool {
+    match now {
+        BuildNow::Unknown | BuildNow::NotRunning => true,
+        BuildNow::Running {
+            attempt: running,
+            worker,
+        } => Some(*running) != attempt || worker.as_deref() == Some(me) || worker.is_none(),
+    }
+}
+
+/// The output directory inside the container: absolute as configured, or under the source.
+pub fn output_in_container(target: &Target) -> String {
+    let out = target.output_dir.trim_end_matches('/');
+    if out.starts_with('/') {
+        out.to_string()
+    } else {
+        format!("{SOURCE_DIR}/{out}")
+    }
 }
 
 /// The container of one attempt. `--init` so SIGTERM reaches the recipe (a shell as PID 1
@@ -83,7 +131,7 @@ mod tests {
         let b = container_body(
             &t,
             &[("BUILD_ID".into(), "b1".into())],
-            labels("demo", "b1", 2, "web"),
+            labels("demo", "b1", 2, "web", "w1"),
         );
         let h = b.host_config.clone().unwrap();
         assert_eq!(h.init, Some(true));
@@ -100,6 +148,28 @@ mod tests {
             bridged.host_config.unwrap().network_mode.as_deref(),
             Some("bridge")
         );
+    }
+
+    #[test]
+    fn only_a_container_another_worker_still_runs_is_kept() {
+        let running = |attempt, w: &str| BuildNow::Running {
+            attempt,
+            worker: Some(w.to_string()),
+        };
+        assert!(!is_leftover(&running(2, "other"), Some(2), "me"));
+        assert!(is_leftover(&running(3, "other"), Some(2), "me"));
+        assert!(is_leftover(&running(2, "me"), Some(2), "me"));
+        assert!(is_leftover(&BuildNow::NotRunning, Some(2), "me"));
+        assert!(is_leftover(&BuildNow::Unknown, Some(2), "me"));
+        assert!(is_leftover(&running(2, "other"), None, "me"));
+    }
+
+    #[test]
+    fn the_output_dir_is_under_the_source_unless_absolute() {
+        assert_eq!(output_in_container(&target("none")), "/out");
+        let mut t = target("none");
+        t.output_dir = "dist/".into();
+        assert_eq!(output_in_container(&t), "/src/dist");
     }
 
     #[test]

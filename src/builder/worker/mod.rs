@@ -1,5 +1,5 @@
 //! The worker (`appgear builder run --once|--loop`): take one build of a target, run its recipe
-//! with the `process` executor, keep the lease on a separate task, store the log, the artifacts,
+//! with the `process` or the `docker` executor, keep the lease on a separate task, store the log, the artifacts,
 //! `SHA256SUMS` and the manifest (last) under the attempt's own keys, then record the end.
 //!
 //! `--once` (what the KEDA ScaledJob runs) ends after one build, whatever its state, or when
@@ -9,12 +9,15 @@
 pub mod collect;
 pub mod container;
 pub mod control;
+pub mod docker;
+pub mod executor;
 pub mod gzip;
 pub mod heartbeat;
 pub mod logs;
 pub mod outcome;
 pub mod process;
 pub mod source;
+pub mod unpack;
 pub mod upload;
 
 use crate::builder::clock::{now_ms, rfc3339};
@@ -31,11 +34,12 @@ use crate::builder::state::{Phase, Reason, State};
 use crate::builder::store::{Body, Meta, ObjectStore};
 use crate::builder::worker::collect::collect;
 use crate::builder::worker::control::Control;
+use crate::builder::worker::executor::{Attempt, Executor};
 use crate::builder::worker::gzip::gzip_stored;
 use crate::builder::worker::heartbeat::order;
 use crate::builder::worker::logs::LogSink;
 use crate::builder::worker::outcome::{after_recipe, Exit, Next};
-use crate::builder::worker::process::Recipe;
+use crate::builder::worker::unpack::Caps;
 use crate::builder::worker::upload::{content_type, put, Retry};
 use crate::core::digest::sha256_hex;
 use crate::core::error::{Error, Result};
@@ -58,6 +62,10 @@ pub struct Options {
     pub grace: Duration,
     pub log_max: u64,
     pub retry: Retry,
+    /// Where recipes run.
+    pub executor: Executor,
+    /// The most output the `docker` executor copies out of a container.
+    pub caps: Caps,
 }
 
 impl Options {
@@ -72,6 +80,8 @@ impl Options {
             grace: config.limits.grace,
             log_max: config.limits.log_max_bytes,
             retry: Retry::default(),
+            executor: Executor::Process,
+            caps: Caps::default(),
         }
     }
 }
@@ -112,6 +122,7 @@ pub async fn run_worker<S: ObjectStore>(
     mode: Mode,
     stop: watch::Receiver<bool>,
 ) -> Result<Vec<RunOutcome>> {
+    opts.executor.prepare(queue, &opts.worker).await?;
     let mut outcomes = Vec::new();
     loop {
         let o = run_once(queue, config, store, opts, stop.clone()).await?;
@@ -205,8 +216,13 @@ async fn attempt<S: ObjectStore>(
     let keys = AttemptKeys::new(queue.workspace(), &claim.id, claim.attempt);
     let mut log = LogSink::new(queue.clone(), claim.id.clone(), claim.attempt, opts.log_max);
     log.line(&format!(
-        "[appgear] build {} attempt {} on {} (target {}, image {})",
-        claim.id, claim.attempt, opts.worker, target.name, target.image
+        "[appgear] build {} attempt {} on {} (target {}, image {}, executor {})",
+        claim.id,
+        claim.attempt,
+        opts.worker,
+        target.name,
+        target.image,
+        opts.executor.name()
     ))
     .await;
     let src = dir.join("src");
@@ -232,14 +248,19 @@ async fn attempt<S: ObjectStore>(
     } else if queue.advance(claim, Phase::Building).await.is_err() {
         Some(Exit::LeaseLost)
     } else {
-        let recipe = Recipe {
-            command: target.command.clone(),
-            dir: src.clone(),
-            env: recipe_env(queue, target, claim, dir),
-            timeout: target.timeout,
+        let run = Attempt {
+            target,
+            workspace: queue.workspace().as_str(),
+            build: claim.id.as_str(),
+            attempt: claim.attempt,
+            worker: &opts.worker,
+            dir,
+            src: &src,
+            env: recipe_env(queue, target, claim),
             grace: opts.grace,
+            caps: opts.caps,
         };
-        Some(process::run(&recipe, &mut log, control).await)
+        Some(opts.executor.run(&run, &mut log, control).await)
     };
     let next = match exit {
         None => Next::End(State::Failed, Some(Reason::SourceInvalid)),
@@ -263,7 +284,7 @@ async fn attempt<S: ObjectStore>(
                 opts,
                 claim,
                 &keys,
-                &src,
+                &opts.executor.outputs(target, &src, dir),
                 &mut log,
                 &mut record,
             )
@@ -322,17 +343,9 @@ async fn abandon(claim: &Claim, log: &mut LogSink) -> RunOutcome {
     }
 }
 
-fn recipe_env(
-    queue: &Queue,
-    target: &Target,
-    claim: &Claim,
-    dir: &std::path::Path,
-) -> Vec<(String, String)> {
-    let path = std::env::var("PATH")
-        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+/// The recipe's variables; each executor adds its own PATH and HOME before them.
+fn recipe_env(queue: &Queue, target: &Target, claim: &Claim) -> Vec<(String, String)> {
     let mut env = vec![
-        ("PATH".to_string(), path),
-        ("HOME".to_string(), dir.display().to_string()),
         ("LANG".to_string(), "C.UTF-8".to_string()),
         ("BUILD_ID".to_string(), claim.id.to_string()),
         ("BUILD_ATTEMPT".to_string(), claim.attempt.to_string()),
@@ -354,15 +367,6 @@ fn recipe_env(
     env
 }
 
-/// The output directory on this machine: absolute as configured, or under the source.
-fn output_dir(target: &Target, src: &std::path::Path) -> PathBuf {
-    if target.output_dir.starts_with('/') {
-        PathBuf::from(&target.output_dir)
-    } else {
-        src.join(&target.output_dir)
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn collect_and_upload<S: ObjectStore>(
     queue: &Queue,
@@ -371,14 +375,14 @@ async fn collect_and_upload<S: ObjectStore>(
     opts: &Options,
     claim: &Claim,
     keys: &AttemptKeys,
-    src: &std::path::Path,
+    out: &std::path::Path,
     log: &mut LogSink,
     record: &mut Record,
 ) -> Next {
     if queue.advance(claim, Phase::Collecting).await.is_err() {
         return Next::Abandon;
     }
-    let out = output_dir(target, src);
+    let out = out.to_path_buf();
     let patterns = target.artifacts.clone();
     let out2 = out.clone();
     let found = match tokio::task::spawn_blocking(move || collect(&out2, &patterns)).await {

@@ -20,6 +20,8 @@ pub enum Exit {
     OomKilled,
     /// It could not be started (command not found, bad working directory).
     NotStarted,
+    /// The target's image is not on this Docker Engine (the builder never pulls).
+    ImageMissing,
 }
 
 /// What the worker does with the build after the recipe.
@@ -45,6 +47,7 @@ pub fn after_recipe(exit: Exit) -> Next {
         Exit::LeaseLost => Next::Abandon,
         Exit::OomKilled => Next::End(State::Failed, Some(Reason::OomKilled)),
         Exit::NotStarted => Next::End(State::Failed, Some(Reason::RecipeInvalid)),
+        Exit::ImageMissing => Next::End(State::Failed, Some(Reason::ImageMissing)),
     }
 }
 
@@ -64,6 +67,7 @@ mod tests {
             Exit::LeaseLost,
             Exit::OomKilled,
             Exit::NotStarted,
+            Exit::ImageMissing,
         ] {
             if let Next::End(s, r) = after_recipe(e) {
                 assert!(fits(s, r), "{e:?}");
@@ -72,6 +76,10 @@ mod tests {
         assert_eq!(
             after_recipe(Exit::Code(3)),
             Next::End(State::Failed, Some(Reason::ExitCode))
+        );
+        assert_eq!(
+            after_recipe(Exit::ImageMissing),
+            Next::End(State::Failed, Some(Reason::ImageMissing))
         );
         assert_eq!(
             after_recipe(Exit::Stopped),
