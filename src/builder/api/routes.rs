@@ -7,8 +7,8 @@ use crate::builder::clock::now_ms;
 use crate::builder::config::{Config, Scope};
 use crate::builder::id::BuildId;
 use crate::builder::queue::error::QueueError;
+use crate::builder::queue::exposition;
 use crate::builder::queue::job::{BuildSpec, Job};
-use crate::builder::queue::lag::render_gauges;
 use crate::builder::queue::log_stream::FROM_START;
 use crate::builder::queue::submit::valid_idempotency_key;
 use crate::builder::queue::Queue;
@@ -281,12 +281,19 @@ async fn readyz<S: ObjectStore + 'static>(State(app): State<Shared<S>>) -> Respo
     }
 }
 
+/// The queue's gauges (read from the streams, so `builder_pending_jobs` exists with no worker)
+/// and the counters the transitions recorded in Redis (workers are other processes).
 async fn metrics<S: ObjectStore + 'static>(State(app): State<Shared<S>>) -> Response {
-    match app.queue.gauges(now_ms()).await {
-        Ok(p) => (
+    let read = async {
+        let gauges = app.queue.gauges(now_ms()).await?;
+        let counters = app.queue.counters().await?;
+        Ok::<_, QueueError>((gauges, counters))
+    };
+    match read.await {
+        Ok((gauges, counters)) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            render_gauges(app.queue.workspace().as_str(), &p),
+            [(header::CONTENT_TYPE, exposition::CONTENT_TYPE)],
+            exposition::render(app.queue.workspace().as_str(), &gauges, &counters),
         )
             .into_response(),
         Err(e) => queue_error(e),

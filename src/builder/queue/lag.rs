@@ -2,10 +2,12 @@
 //! command KEDA's redis-streams scaler uses with `lagCount` (`XINFO GROUPS`, Redis ≥ 7), so
 //! the number on `/metrics` is the number the autoscaler acts on.
 
+use crate::builder::queue::counters::{self, TargetCounters};
 use crate::builder::queue::error::QueueError;
 use crate::builder::queue::names::GROUP;
 use crate::builder::queue::reply::{self, Group};
 use crate::builder::queue::Queue;
+use std::collections::HashMap;
 
 impl Queue {
     pub(crate) async fn groups(&self, target: &str) -> Result<Vec<Group>, QueueError> {
@@ -94,6 +96,20 @@ impl Queue {
         Ok(out)
     }
 
+    /// What the transitions counted (`counters`), per target of the config.
+    pub async fn counters(&self) -> Result<Vec<(String, TargetCounters)>, QueueError> {
+        let mut c = self.conn().await?;
+        let f: HashMap<String, String> = self
+            .checked(
+                redis::cmd("HGETALL")
+                    .arg(self.names.counters())
+                    .query_async(&mut c)
+                    .await,
+            )
+            .await?;
+        Ok(counters::read(&self.targets, &f))
+    }
+
     /// `pending` for every target, in config order.
     pub async fn pending_all(&self) -> Result<Vec<(String, u64)>, QueueError> {
         let mut out = Vec::new();
@@ -113,75 +129,5 @@ pub struct Gauges {
     pub oldest_pending_ms: u64,
 }
 
-/// The Prometheus text of every gauge (what `serve` puts on `/metrics`).
-pub fn render_gauges(workspace: &str, gauges: &[Gauges]) -> String {
-    let pending: Vec<(String, u64)> = gauges
-        .iter()
-        .map(|g| (g.target.clone(), g.pending))
-        .collect();
-    let mut out = render_pending(workspace, &pending);
-    out.push_str(
-        "# HELP builder_running_jobs Builds held by a worker (delivered, not yet acknowledged).\n\
-         # TYPE builder_running_jobs gauge\n",
-    );
-    for g in gauges {
-        out.push_str(&format!(
-            "builder_running_jobs{{workspace=\"{workspace}\",target=\"{}\"}} {}\n",
-            g.target, g.running
-        ));
-    }
-    out.push_str(
-        "# HELP builder_oldest_pending_age_seconds How long the oldest build waiting for a worker has waited.\n\
-         # TYPE builder_oldest_pending_age_seconds gauge\n",
-    );
-    for g in gauges {
-        out.push_str(&format!(
-            "builder_oldest_pending_age_seconds{{workspace=\"{workspace}\",target=\"{}\"}} {:.3}\n",
-            g.target,
-            g.oldest_pending_ms as f64 / 1000.0
-        ));
-    }
-    out
-}
-
-/// The Prometheus text of `builder_pending_jobs`.
-pub fn render_pending(workspace: &str, pending: &[(String, u64)]) -> String {
-    let mut out = String::from(
-        "# HELP builder_pending_jobs Builds waiting for a worker (the consumer group's lag, as KEDA reads it).\n\
-         # TYPE builder_pending_jobs gauge\n",
-    );
-    for (target, n) in pending {
-        out.push_str(&format!(
-            "builder_pending_jobs{{workspace=\"{workspace}\",target=\"{target}\"}} {n}\n"
-        ));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_one_series_per_target() {
-        let text = render_pending("demo", &[("web".into(), 2), ("tauri-linux".into(), 0)]);
-        assert!(text.contains("builder_pending_jobs{workspace=\"demo\",target=\"web\"} 2\n"));
-        assert!(
-            text.contains("builder_pending_jobs{workspace=\"demo\",target=\"tauri-linux\"} 0\n")
-        );
-        assert!(text.contains("# TYPE builder_pending_jobs gauge"));
-        let all = render_gauges(
-            "demo",
-            &[Gauges {
-                target: "web".into(),
-                pending: 2,
-                running: 1,
-                oldest_pending_ms: 1500,
-            }],
-        );
-        assert!(all.contains("builder_running_jobs{workspace=\"demo\",target=\"web\"} 1\n"));
-        assert!(all.contains(
-            "builder_oldest_pending_age_seconds{workspace=\"demo\",target=\"web\"} 1.500\n"
-        ));
-    }
-}
+/// The Prometheus text of `builder_pending_jobs` (the whole text is `exposition::render`).
+pub use crate::builder::queue::exposition::render_pending;

@@ -233,6 +233,19 @@ impl Queue {
         reason: Option<Reason>,
         exit_code: Option<i64>,
     ) -> Result<Job, QueueError> {
+        self.finish_stored(claim, state, reason, exit_code, 0).await
+    }
+
+    /// `finish`, recording the bytes of the artifacts the attempt stored: the end's record
+    /// holds them and `builder_artifact_bytes_total` adds them up.
+    pub async fn finish_stored(
+        &self,
+        claim: &Claim,
+        state: State,
+        reason: Option<Reason>,
+        exit_code: Option<i64>,
+        artifact_bytes: u64,
+    ) -> Result<Job, QueueError> {
         let now = now_ms().to_string();
         let attempt = claim.attempt;
         self.transition(&claim.id, |job| {
@@ -251,6 +264,7 @@ impl Queue {
                     "exit_code",
                     exit_code.map(|c| c.to_string()).unwrap_or_default(),
                 ),
+                ("artifact_bytes", artifact_bytes.to_string()),
             ];
             Ok(change)
         })
@@ -287,6 +301,7 @@ impl Queue {
             },
         )?;
         change.ack = ack;
+        change.requeued_for = Some(reason);
         let now = now_ms().to_string();
         if change.next.state == State::Queued {
             change.add = Some(change.next.attempt);

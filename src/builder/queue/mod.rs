@@ -8,7 +8,9 @@
 //! attempt, expires builds that waited too long, and skips entries of builds that already ended
 //! so the group's lag, which KEDA scales on, counts only real work.
 
+pub mod counters;
 pub mod error;
+pub mod exposition;
 pub mod job;
 pub mod lag;
 pub mod lease;

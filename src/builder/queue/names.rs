@@ -7,6 +7,7 @@
 //! <prefix>-<ws>:log:<id>        stream: numbered log chunks
 //! <prefix>-<ws>:idem:<sha256>   the build id an Idempotency-Key gave (expires)
 //! <prefix>-<ws>:index:builds    sorted set: build ids by submit time
+//! <prefix>-<ws>:metrics:v1      hash: counters and histogram buckets of every transition
 //! ```
 //! Target names are DNS labels (no `:`) and every other key has a `:` after the base, so no
 //! target's stream can be another key; build ids are hex and idempotency keys are hashed.
@@ -52,6 +53,11 @@ impl Names {
     pub fn index(&self) -> String {
         format!("{}:index:builds", self.base)
     }
+
+    /// The counters `/metrics` reads (`counters`); never expires, as Prometheus counters only grow.
+    pub fn counters(&self) -> String {
+        format!("{}:metrics:v1", self.base)
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +77,8 @@ mod tests {
             n.log(&id),
             n.idempotency("job"),
             n.index(),
+            n.counters(),
+            n.stream("metrics"),
         ];
         let set: std::collections::BTreeSet<_> = all.iter().collect();
         assert_eq!(set.len(), all.len());

@@ -146,6 +146,7 @@ impl Queue {
                         extra: Vec::new(),
                         ack: ack.clone(),
                         add: Some(attempt),
+                        requeued_for: None,
                     })
                 })
                 .await

@@ -23,10 +23,12 @@ end
 return {1, ARGV[2]}
 "#;
 
-/// Compare-and-set of a build. KEYS: job hash, target stream, log stream.
+/// Compare-and-set of a build. KEYS: job hash, target stream, log stream, counters hash.
 /// ARGV: expected rev, expected attempt, group, entry to acknowledge (''), '1' to add an entry
 /// for the next attempt (''), build id, attempt of the added entry, seconds to keep the build
-/// and its log once written ('' to keep them), then field/value pairs.
+/// and its log once written ('' to keep them), the number n of counter increments, n pairs of
+/// counter field/amount (`counters::effects`), then field/value pairs of the build.
+/// The counters move only after the check, so a refused (stale) write counts nothing.
 /// Returns `{1, added entry id or ''}`, or `{0, rev, attempt}` as found when they differ.
 pub const CAS: &str = r#"
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'attempt')
@@ -42,7 +44,11 @@ if ARGV[5] == '1' then
   added = redis.call('XADD', KEYS[2], '*', 'build', ARGV[6], 'attempt', ARGV[7])
   redis.call('HSET', KEYS[1], 'entry', added)
 end
-redis.call('HSET', KEYS[1], 'rev', tostring(tonumber(rev) + 1), unpack(ARGV, 9))
+local n = tonumber(ARGV[9])
+for i = 0, n - 1 do
+  redis.call('HINCRBY', KEYS[4], ARGV[10 + 2 * i], ARGV[11 + 2 * i])
+end
+redis.call('HSET', KEYS[1], 'rev', tostring(tonumber(rev) + 1), unpack(ARGV, 10 + 2 * n))
 if ARGV[8] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[8])
   redis.call('EXPIRE', KEYS[3], ARGV[8])

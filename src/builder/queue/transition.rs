@@ -2,12 +2,13 @@
 //! script, and read again if another writer got there first.
 
 use crate::builder::id::BuildId;
+use crate::builder::queue::counters;
 use crate::builder::queue::error::QueueError;
 use crate::builder::queue::job::{status_fields, Job};
 use crate::builder::queue::names::GROUP;
 use crate::builder::queue::scripts::CAS;
 use crate::builder::queue::Queue;
-use crate::builder::state::{Event, Refusal, Status};
+use crate::builder::state::{Event, Reason, Refusal, Status};
 use redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
 
@@ -25,6 +26,8 @@ pub struct Change {
     pub ack: Option<String>,
     /// Add a stream entry for this attempt with the write (a re-queue).
     pub add: Option<u32>,
+    /// Why the attempt was given back, when this is a re-queue (whatever state it leads to).
+    pub requeued_for: Option<Reason>,
 }
 
 impl Change {
@@ -34,6 +37,7 @@ impl Change {
             extra: Vec::new(),
             ack: None,
             add: None,
+            requeued_for: None,
         }
     }
 }
@@ -118,11 +122,13 @@ impl Queue {
         change: &Change,
     ) -> Result<Option<String>, QueueError> {
         let mut c = self.conn().await?;
+        let counts = counters::effects(job, change);
         let script = redis::Script::new(CAS);
         let mut inv = script.prepare_invoke();
         inv.key(self.names.job(&job.id))
             .key(self.names.stream(&job.target))
             .key(self.names.log(&job.id))
+            .key(self.names.counters())
             .arg(job.rev)
             .arg(job.status.attempt)
             .arg(GROUP)
@@ -136,7 +142,11 @@ impl Queue {
                 self.settings.retention.as_secs().max(1).to_string()
             } else {
                 String::new()
-            });
+            })
+            .arg(counts.len());
+        for (field, n) in &counts {
+            inv.arg(field).arg(*n);
+        }
         for (k, v) in status_fields(&change.next) {
             inv.arg(k).arg(v);
         }
