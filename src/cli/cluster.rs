@@ -100,7 +100,17 @@ async fn cluster_up(home: &Home, a: UpArgs) -> Result<i32> {
         a.with_argocd,
     )?;
     if a.dry_run {
-        let (_, _, plan) = up::plan(home, &options).await?;
+        let (ctx, _, plan) = up::plan(home, &options).await?;
+        // What the plan is for, as read from `.env` (the shell over it).
+        ui::out(format!(
+            "cluster {} (context {}), Kong on {}:{} (HTTP) and {}:{} (HTTPS)",
+            ctx.name(),
+            ctx.settings.name.context(),
+            ctx.settings.bind,
+            ctx.settings.http_port,
+            ctx.settings.bind,
+            ctx.settings.https_port
+        ));
         for line in plan.lines() {
             ui::out(line);
         }

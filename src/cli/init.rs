@@ -9,7 +9,8 @@ use crate::topology_a::provision::{self, InitReport};
 pub fn run(home: &Home) -> Result<i32> {
     home.ensure_root()?;
     let _lock = home.lock("init")?;
-    let provisioned = provision::init(home)?;
+    // Topology B's keys go into the same `.env`, from their one definition.
+    let provisioned = provision::init_with(home, crate::topology_b::settings::KEYS)?;
     print_report(home, &provisioned.report);
     Ok(0)
 }

@@ -44,6 +44,18 @@ pub struct Key {
     pub help: &'static str,
 }
 
+/// A key another product reads from the same `.env` (Topology B's cluster keys): `init` writes
+/// it with its default and help, and the product that reads it owns its definition and checks
+/// its value. Topology A cannot name those products (they build on it), so their callers hand
+/// their tables to `provision::init_with`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtherKey {
+    pub name: &'static str,
+    /// Empty for "not set".
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
 pub const KEYS: &[Key] = &[
     Key {
         name: "COMPOSE_PROJECT_NAME",

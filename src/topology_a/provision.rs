@@ -44,13 +44,19 @@ pub struct Provisioned {
 
 /// Create or complete the home. The caller holds the home's lock.
 pub fn init(home: &Home) -> Result<Provisioned> {
+    init_with(home, &[])
+}
+
+/// `init`, also writing `others` (keys other products read from the same `.env`) into it when
+/// missing, after Topology A's own, with their help as comments.
+pub fn init_with(home: &Home, others: &[keys::OtherKey]) -> Result<Provisioned> {
     let dir = home.dir()?;
     let mut report = InitReport::default();
     for folder in FOLDERS {
         dir.create_dir_all(folder, 0o755)
             .map_err(|e| files::not_writable(&dir.join(folder), e))?;
     }
-    let (env, created, added) = complete_env(&dir)?;
+    let (env, created, added) = complete_env(&dir, others)?;
     report.created_env = created;
     report.added_keys = added;
     let settings = Settings::resolve(&env, &dir.join(ENV_FILE), Shell::current())?;
@@ -81,7 +87,7 @@ fn open_folder(dir: &Dir, rel: &str) -> Result<Dir> {
 
 /// Read `.env`, add the keys it lacks (generating the password), write it back only if it
 /// changed, and make sure only its owner can read it.
-fn complete_env(dir: &Dir) -> Result<(EnvFile, bool, Vec<String>)> {
+fn complete_env(dir: &Dir, others: &[keys::OtherKey]) -> Result<(EnvFile, bool, Vec<String>)> {
     let existing = env_store::read(dir)?;
     let created = existing.is_none();
     let mut env = existing.unwrap_or_default();
@@ -101,6 +107,19 @@ fn complete_env(dir: &Dir) -> Result<(EnvFile, bool, Vec<String>)> {
         }
         env.comment(key.help);
         env.set(key.name, &value);
+        added.push(key.name.to_string());
+    }
+    // One definition per key: a key of Topology A's table is never written twice.
+    for key in others.iter().filter(|k| keys::key(k.name).is_none()) {
+        if env.contains(key.name) {
+            continue;
+        }
+        if added.is_empty() && !created {
+            env.blank();
+            env.comment("added by appgear init");
+        }
+        env.comment(key.help);
+        env.set(key.name, key.default);
         added.push(key.name.to_string());
     }
     if !added.is_empty() {
@@ -212,6 +231,53 @@ mod tests {
             CdeOwner::Warn,
             "another user's folder is theirs"
         );
+    }
+
+    #[test]
+    fn other_products_keys_are_written_once_with_their_help_and_never_changed() {
+        const OTHERS: &[keys::OtherKey] = &[
+            keys::OtherKey {
+                name: "OTHER_PORT",
+                default: "9080",
+                help: "another product's port",
+            },
+            keys::OtherKey {
+                name: "OTHER_EMPTY",
+                default: "",
+                help: "another product's optional setting",
+            },
+            // Topology A's own key: its table's definition wins, it is not written twice.
+            keys::OtherKey {
+                name: "FACTORY_HTTP_PORT",
+                default: "1",
+                help: "a second definition",
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        std::fs::create_dir_all(home.root()).unwrap();
+        let report = init_with(&home, OTHERS).unwrap().report;
+        assert!(report.created_env);
+        let text = std::fs::read_to_string(home.env_path()).unwrap();
+        assert!(
+            text.contains("# another product's port\nOTHER_PORT=9080\n"),
+            "{text}"
+        );
+        assert!(text.contains("OTHER_EMPTY=''\n"), "{text}");
+        assert_eq!(text.matches("FACTORY_HTTP_PORT=").count(), 1, "{text}");
+        assert!(text.contains("FACTORY_HTTP_PORT=8080\n"), "{text}");
+        assert!(!text.contains("a second definition"), "{text}");
+
+        // A value the user changed is kept, and nothing is added twice.
+        std::fs::write(
+            home.env_path(),
+            text.replace("OTHER_PORT=9080", "OTHER_PORT=7000"),
+        )
+        .unwrap();
+        let before = std::fs::read_to_string(home.env_path()).unwrap();
+        let again = init_with(&home, OTHERS).unwrap().report;
+        assert!(again.added_keys.is_empty(), "{:?}", again.added_keys);
+        assert_eq!(std::fs::read_to_string(home.env_path()).unwrap(), before);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use super::mirror;
 use crate::core::error::{Error, Result};
+use crate::topology_a::keys::OtherKey;
 use crate::topology_a::settings as a_settings;
 use std::net::IpAddr;
 
@@ -26,13 +27,29 @@ const BIND_ADDRESS: &str = "FACTORY_BIND_ADDRESS";
 const A_HTTPS_PORT: &str = "FACTORY_VSCODE_PORT";
 const A_HTTP_PORT: &str = "FACTORY_HTTP_PORT";
 
-/// Topology B's keys with their defaults (an empty default means "not set").
-pub const KEYS: &[(&str, &str)] = &[
-    (CLUSTER_NAME, "appgear"),
-    (HTTP_PORT, "9080"),
-    (HTTPS_PORT, "9443"),
-    (REGISTRY_MIRROR, ""),
-    (ADDONS_MIRROR, ""),
+/// Topology B's own keys: their one definition, which `init` writes into `.env` (an empty
+/// default means "not set"). `APPGEAR_REGISTRY_MIRROR` is Topology A's key, read here too.
+pub const KEYS: &[OtherKey] = &[
+    OtherKey {
+        name: CLUSTER_NAME,
+        default: "appgear",
+        help: "Topology B: the kind cluster's name (context kind-<name>); a DNS label of at most 49 characters",
+    },
+    OtherKey {
+        name: HTTP_PORT,
+        default: "9080",
+        help: "Topology B: host port to Kong's HTTP NodePort in the kind cluster",
+    },
+    OtherKey {
+        name: HTTPS_PORT,
+        default: "9443",
+        help: "Topology B: host port to Kong's HTTPS NodePort in the kind cluster",
+    },
+    OtherKey {
+        name: ADDONS_MIRROR,
+        default: "",
+        help: "Topology B: a folder or http(s) URL with the add-ons' rendered YAML (appgear cluster mirror writes one); empty to fetch them upstream",
+    },
 ];
 
 /// The kind cluster's name: a DNS-1123 label (kind itself allows `[a-z0-9.-]+`), short enough
@@ -88,8 +105,8 @@ impl ClusterSettings {
         let value = |key: &str| -> String {
             let default = KEYS
                 .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, d)| *d)
+                .find(|k| k.name == key)
+                .map(|k| k.default)
                 .or_else(|| a_settings::key(key).and_then(|k| k.default))
                 .unwrap_or("");
             get(key)
@@ -194,6 +211,24 @@ mod tests {
             ClusterName::parse(&"a".repeat(49)).unwrap().as_str().len(),
             49
         );
+    }
+
+    #[test]
+    fn each_key_is_defined_once_with_its_help() {
+        for k in KEYS {
+            assert!(
+                crate::topology_a::keys::key(k.name).is_none(),
+                "{} is also Topology A's",
+                k.name
+            );
+            assert!(k.help.starts_with("Topology B: "), "{}", k.name);
+            assert!(crate::topology_a::env_file::valid_key(k.name));
+        }
+        // The defaults `init` writes are the ones the settings read.
+        let written: BTreeMap<&str, &str> = KEYS.iter().map(|k| (k.name, k.default)).collect();
+        let s = settings(&written.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>()).unwrap();
+        assert_eq!(s.name.as_str(), "appgear");
+        assert_eq!((s.http_port, s.https_port), (9080, 9443));
     }
 
     #[test]

@@ -128,6 +128,73 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
 }
 
 #[test]
+fn init_writes_the_cluster_keys_and_dry_run_reads_them() {
+    let l = Laptop::new();
+    // Here `.env` is the only source: none of the keys comes from the shell.
+    let run = |args: &[&str]| {
+        let o = l
+            .cmd(args)
+            .env_remove("FACTORY_CLUSTER_HTTP_PORT")
+            .env_remove("FACTORY_CLUSTER_HTTPS_PORT")
+            .env_remove("APPGEAR_CLUSTER_NAME")
+            .env_remove("APPGEAR_ADDONS_MIRROR")
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["init"]);
+    assert_eq!(code, 0, "{err}");
+    let env_path = l.home.join(".env");
+    let text = std::fs::read_to_string(&env_path).unwrap();
+    for line in [
+        "APPGEAR_CLUSTER_NAME=appgear\n",
+        "FACTORY_CLUSTER_HTTP_PORT=9080\n",
+        "FACTORY_CLUSTER_HTTPS_PORT=9443\n",
+        "APPGEAR_ADDONS_MIRROR=''\n",
+        "# Topology B: the kind cluster's name",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from .env:\n{text}");
+    }
+    let (code, out, err) = run(&["cluster", "up", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "cluster appgear (context kind-appgear), Kong on 127.0.0.1:9080 (HTTP) and 127.0.0.1:9443 (HTTPS)\n"
+        ),
+        "{out}"
+    );
+
+    // The user's values are read, and a second init leaves the file as it is.
+    let (http, https) = l.ports;
+    let edited = text
+        .replace("APPGEAR_CLUSTER_NAME=appgear", "APPGEAR_CLUSTER_NAME=demo")
+        .replace(
+            "FACTORY_CLUSTER_HTTP_PORT=9080",
+            &format!("FACTORY_CLUSTER_HTTP_PORT={http}"),
+        )
+        .replace(
+            "FACTORY_CLUSTER_HTTPS_PORT=9443",
+            &format!("FACTORY_CLUSTER_HTTPS_PORT={https}"),
+        );
+    std::fs::write(&env_path, &edited).unwrap();
+    let (code, _, err) = run(&["init"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&env_path).unwrap(), edited);
+    let (code, out, err) = run(&["cluster", "up", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!(
+            "cluster demo (context kind-demo), Kong on 127.0.0.1:{http} (HTTP) and 127.0.0.1:{https} (HTTPS)\n"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
 fn missing_kind_is_refused_with_how_to_install_it() {
     let mut l = Laptop::new();
     l.with_kind = false;
