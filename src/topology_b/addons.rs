@@ -41,17 +41,14 @@ pub fn read_file(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
 pub const LABEL_ADDON: &str = "appgear.io/addon";
 pub const LABEL_VERSION: &str = "appgear.io/addon-version";
 
-/// The add-ons, in the order the stages install them.
-pub const ADDONS: &[&Pin] = &[
-    &pins::LOCAL_PATH,
-    &pins::KONG,
-    &pins::PROMETHEUS,
-    &pins::KEDA,
-    &pins::KEDA_HTTP,
-    &pins::AIRBYTE,
-];
+/// Whether a pin is an add-on: upstream files (release manifests or a chart) that a stage
+/// applies. The add-ons are the pins of `pins::PINS` that are, in table order (the order the
+/// stages install them), so a pin added there is an add-on here with no second list.
+pub fn is_addon(pin: &Pin) -> bool {
+    matches!(pin.source, Source::Release(_) | Source::Chart { .. })
+}
 
-/// One add-on of `ADDONS`.
+/// One add-on: a pin for which `is_addon` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Addon(pub &'static Pin);
 
@@ -73,10 +70,13 @@ pub struct AddonFile {
 
 impl Addon {
     pub fn named(name: &str) -> Option<Addon> {
-        ADDONS.iter().find(|p| p.name == name).map(|p| Addon(p))
+        pins::PINS
+            .iter()
+            .find(|p| p.name == name && is_addon(p))
+            .map(Addon)
     }
     pub fn all() -> impl Iterator<Item = Addon> {
-        ADDONS.iter().map(|p| Addon(p))
+        pins::PINS.iter().filter(|p| is_addon(p)).map(Addon)
     }
     pub fn name(&self) -> &'static str {
         self.0.name
@@ -292,6 +292,31 @@ mod tests {
             ["keda-add-ons-http-0.15.0.yaml"]
         );
         assert!(Addon::named("kind").is_none(), "a binary is not an add-on");
+    }
+
+    #[test]
+    fn every_release_and_chart_pin_is_an_addon_in_table_order() {
+        let from_pins: Vec<&str> = pins::PINS
+            .iter()
+            .filter(|p| matches!(p.source, Source::Release(_) | Source::Chart { .. }))
+            .map(|p| p.name)
+            .collect();
+        let addons: Vec<&str> = Addon::all().map(|a| a.name()).collect();
+        assert_eq!(addons, from_pins);
+        for name in [
+            "local-path-provisioner",
+            "kong",
+            "prometheus",
+            "keda",
+            "keda-http-add-on",
+            "airbyte",
+        ] {
+            assert!(addons.contains(&name), "{name}");
+        }
+        assert!(
+            Addon::named("core-redis").is_none(),
+            "an image is not an add-on"
+        );
     }
 
     #[test]

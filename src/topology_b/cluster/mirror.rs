@@ -1,51 +1,51 @@
 //! `cluster mirror --out DIR`: a mirror folder (the layout `APPGEAR_ADDONS_MIRROR` reads) of
-//! every pinned add-on, from the configured mirror or the cache, for a laptop that will be
-//! offline. Each add-on passes the same checks as at install (checksums, pinned images) before
-//! it is written.
+//! every pinned add-on, from the configured mirror (folder or http(s)), else the cache, else
+//! upstream (then cached), for a laptop that will be offline. Each add-on passes the same checks
+//! as at install before it is written: pinned checksums, a chart repository's digest, and the
+//! pinned images of rendered manifests. A chart package is written as it is and rendered at
+//! install.
 
-use super::super::addons::{Addon, ADDONS};
-use super::super::cache::Cache;
-use super::super::mirror::{FileSource, Folder, Found, Location};
-use super::super::supply::{self, Offline};
+use super::super::addons::Addon;
+use super::super::fetch::client::Client;
+use super::super::mirror::Found;
+use super::super::supply::Origin;
 use super::context::Context;
+use super::render::supply_one;
 use crate::core::error::{Error, Result};
+use crate::core::files;
 use std::path::Path;
 
-/// The add-ons written, as `name version`.
+/// The add-ons written, as `name version (from where)`.
 pub fn write(ctx: &Context, out: &Path) -> Result<Vec<String>> {
-    let folder;
-    let mirror: Option<&dyn FileSource> = match &ctx.settings.addons_mirror {
-        Some(Location::Folder(p)) => {
-            folder = Folder(p.clone());
-            Some(&folder)
-        }
-        _ => None,
-    };
-    let cache = Cache::in_home(&ctx.root);
+    write_with(ctx, out, &Client::new())
+}
+
+/// As `write`, with `client` for the network and an http mirror.
+pub fn write_with(ctx: &Context, out: &Path, client: &Client) -> Result<Vec<String>> {
     let mut written = Vec::new();
-    for pin in ADDONS {
-        let addon = Addon(pin);
-        let supplied = supply::supply(addon, mirror, &cache, &Offline)?;
+    for addon in Addon::all() {
+        let supplied = supply_one(ctx, addon, client)?;
         let files = match supplied.found {
             Found::Manifests(f) => f,
             Found::Package(p) => vec![p],
             Found::Absent => continue,
         };
         let dir = out.join(addon.name());
+        files::create_dir_all(&dir).map_err(|e| files::not_writable(&dir, e))?;
         for f in files {
             let path = dir.join(&f.name);
-            crate::core::files::create_dir_all(&dir)
-                .map_err(|e| crate::core::files::not_writable(&dir, e))?;
-            crate::core::files::write_atomic(&path, &f.bytes, Some(0o644))
-                .map_err(|e| crate::core::files::not_writable(&path, e))?;
+            files::write_atomic(&path, &f.bytes, Some(0o644))
+                .map_err(|e| files::not_writable(&path, e))?;
         }
-        written.push(format!("{} {}", addon.name(), pin.version));
+        let from = match supplied.origin {
+            Origin::Mirror(m) => m,
+            Origin::Cache(_) => "the cache".to_string(),
+            Origin::Upstream => "upstream".to_string(),
+        };
+        written.push(format!("{} (from {from})", addon.describe()));
     }
     if written.is_empty() {
-        return Err(
-            Error::not_ready("no add-on was found in the mirror or the cache")
-                .hint("set APPGEAR_ADDONS_MIRROR to a mirror folder"),
-        );
+        return Err(Error::internal("no add-on is pinned"));
     }
     Ok(written)
 }

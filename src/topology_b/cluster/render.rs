@@ -4,10 +4,15 @@
 
 use super::super::addons::Addon;
 use super::super::cache::Cache;
+use super::super::fetch::chart;
+use super::super::fetch::client::Client;
+use super::super::fetch::helm;
+use super::super::fetch::upstream::Network;
 use super::super::manifests::{self, ClusterKinds, Object};
-use super::super::mirror::{FileSource, Folder, Location};
+use super::super::mirror::{FileSource, Folder, Found, Http, Location};
+use super::super::pins::Source;
 use super::super::stages::StageId;
-use super::super::supply::{self, Offline};
+use super::super::supply::{self, Origin, Supplied};
 use super::super::workspaces::Workspaces;
 use super::context::Context;
 use super::extras;
@@ -21,26 +26,66 @@ use std::path::Path;
 pub const SUITE_CLUSTER: &str = "ag-local-core-dev";
 const SUITE_REPO: &str = "https://git.example.com/appgear-gitops-suites.git";
 
-/// Supply one add-on from the mirror (a folder), else the cache. The network fetch is not
-/// written yet, so an add-on in neither is an error that says how to set a mirror.
+/// One add-on's checked objects: from the mirror (a folder or an http(s) URL) when one is
+/// set, else the cache, else upstream (then cached). A chart package is rendered with
+/// `helm template` and appgear's values; Airbyte's values are those of the suite's Argo CD
+/// Application, so the local cluster runs the chart exactly as Argo CD would.
 pub fn addon(ctx: &Context, name: &str) -> Result<Vec<Object>> {
     let addon =
         Addon::named(name).ok_or_else(|| Error::internal(format!("no add-on named {name}")))?;
-    let folder;
-    let mirror: Option<&dyn FileSource> = match &ctx.settings.addons_mirror {
+    let client = Client::new();
+    let supplied = supply_one(ctx, addon, &client)?;
+    let Found::Package(package) = &supplied.found else {
+        return Ok(supplied.objects);
+    };
+    let place = match &supplied.origin {
+        Origin::Mirror(m) => m.clone(),
+        Origin::Cache(_) => "cache".to_string(),
+        Origin::Upstream => "upstream".to_string(),
+    };
+    let recipe = match suite_application(ctx, addon)? {
+        Some(application) => chart::airbyte(addon, &application)?,
+        None => chart::recipe(addon)?,
+    };
+    helm::objects(addon, package, &recipe, &place)
+}
+
+/// Supply `addon` with the context's mirror, the home's cache and `client` for the network.
+pub fn supply_one(ctx: &Context, addon: Addon, client: &Client) -> Result<Supplied> {
+    let cache = Cache::in_home(&ctx.root);
+    let network = Network { client };
+    match &ctx.settings.addons_mirror {
         Some(Location::Folder(p)) => {
-            folder = Folder(p.clone());
-            Some(&folder)
+            let m = Folder(p.clone());
+            supply::supply(addon, Some(&m as &dyn FileSource), &cache, &network)
         }
         Some(Location::Http(url)) => {
-            return Err(Error::not_ready(format!(
-                "APPGEAR_ADDONS_MIRROR {url} is an http(s) mirror, which appgear cannot read yet"
-            ))
-            .hint("download the mirror folder and set APPGEAR_ADDONS_MIRROR to its path"))
+            let m = Http {
+                base: url.clone(),
+                client,
+            };
+            supply::supply(addon, Some(&m as &dyn FileSource), &cache, &network)
         }
-        None => None,
+        None => supply::supply(addon, None, &cache, &network),
+    }
+}
+
+/// The suite's Argo CD Application that installs `addon`'s chart (Airbyte's), if there is one.
+fn suite_application(ctx: &Context, addon: Addon) -> Result<Option<serde_json::Value>> {
+    let Source::Chart { repo, chart, .. } = addon.0.source else {
+        return Ok(None);
     };
-    Ok(supply::supply(addon, mirror, &Cache::in_home(&ctx.root), &Offline)?.objects)
+    let objects = suite(ctx, &ctx.workspaces.entries(), true)?;
+    Ok(objects
+        .into_iter()
+        .find(|o| {
+            let source = &o.value["spec"]["source"];
+            o.kind == "Application"
+                && source["chart"].as_str() == Some(chart)
+                && source["repoURL"].as_str().map(|r| r.trim_end_matches('/'))
+                    == Some(repo.trim_end_matches('/'))
+        })
+        .map(|o| o.value))
 }
 
 /// The suite for `workspaces` (the recorded ones unless given).
@@ -93,6 +138,9 @@ pub const RENDERED: &[(StageId, &str)] = &[
 
 const KUSTOMIZATION: &str = "kustomization.yaml";
 
+/// The file of Airbyte's chart objects (`--with-airbyte`).
+pub const AIRBYTE_FILE: &str = "09-airbyte.yaml";
+
 /// One stage's objects as one multi-document file in apply order, with the marker line.
 fn file_text(objects: Vec<Object>, cluster: &mut ClusterKinds) -> Result<String> {
     let ordered = manifests::order(objects, cluster)?;
@@ -137,6 +185,7 @@ pub fn render(
     let mut cluster = ClusterKinds::default();
     let mut files = Vec::new();
     let mut count = 0;
+    let mut names: Vec<&str> = Vec::new();
     for (stage, file) in RENDERED {
         let objects = stage_objects(ctx, *stage, workspaces, airbyte)?;
         count += objects.len();
@@ -144,6 +193,18 @@ pub fn render(
             path: file.to_string(),
             text: file_text(objects, &mut cluster)?,
         });
+        names.push(file);
+    }
+    // Airbyte's chart, rendered as its Application would install it, in a file of its own: it
+    // is optional, and `kubectl apply -k` of the rest must not wait for it.
+    if airbyte {
+        let objects = addon(ctx, "airbyte")?;
+        count += objects.len();
+        files.push(OwnedFile {
+            path: AIRBYTE_FILE.to_string(),
+            text: file_text(objects, &mut cluster)?,
+        });
+        names.push(AIRBYTE_FILE);
     }
     // A kustomization listing the files in order, so `kubectl kustomize DIR` builds them and
     // `kubectl apply -k DIR` applies them (kustomize orders by kind within one build).
@@ -151,7 +212,7 @@ pub fn render(
         "{}\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
         crate::gitops::render::marker()
     );
-    for (_, file) in RENDERED {
+    for file in &names {
         kustomization.push_str(&format!("- {file}\n"));
     }
     files.push(OwnedFile {
@@ -159,6 +220,7 @@ pub fn render(
         text: kustomization,
     });
     let mut earlier: Vec<String> = RENDERED.iter().map(|(_, f)| f.to_string()).collect();
+    earlier.push(AIRBYTE_FILE.to_string());
     earlier.push(KUSTOMIZATION.to_string());
     let mut ledger = Ledger::load(out);
     let plan = owned_files::plan(out, files, &earlier, &ledger)?;
