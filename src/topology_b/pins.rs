@@ -317,9 +317,111 @@ pub const AIRBYTE: Pin = Pin {
     note: "chart V2, optional (--with-airbyte / --profile full)",
 };
 
+/// Vault 2.0.4, the app version of chart 0.34.1 (its Chart.yaml and values.yaml at tag v0.34.1
+/// of hashicorp/vault-helm, released 2026-08-13). The server and the agent the injector adds to
+/// the suite's pods run the same image.
+pub const VAULT_IMAGE: Image = Image {
+    repository: "hashicorp/vault",
+    tag: "2.0.4",
+    digest: None,
+};
+
+/// The agent injector (vault-k8s) the chart 0.34.1 defaults to.
+pub const VAULT_INJECTOR_IMAGE: Image = Image {
+    repository: "hashicorp/vault-k8s",
+    tag: "1.7.6",
+    digest: None,
+};
+
+pub const VAULT: Pin = Pin {
+    name: "vault",
+    version: "0.34.1",
+    project: "https://github.com/hashicorp/vault-helm",
+    source: Source::Chart {
+        repo: "https://helm.releases.hashicorp.com",
+        chart: "vault",
+        release: "vault",
+        namespace: "vault",
+        package: Download {
+            file: "vault-0.34.1.tgz",
+            // HashiCorp's chart repository serves its packages beside its index; the index's
+            // digest could not be read here.
+            url: "https://helm.releases.hashicorp.com/vault-0.34.1.tgz",
+            sha256: None,
+        },
+        rendered: "vault.yaml",
+    },
+    images: &[VAULT_IMAGE, VAULT_INJECTOR_IMAGE],
+    extra_images: &[],
+    note: "optional (--with-vault): dev mode + agent injector, values in assets/addons/vault/values.yaml",
+};
+
+/// The Argo CD image of the v3.5.1 release manifests.
+pub const ARGOCD_IMAGE: Image = Image {
+    repository: "quay.io/argoproj/argocd",
+    tag: "v3.5.1",
+    digest: None,
+};
+
+pub const ARGOCD: Pin = Pin {
+    name: "argocd",
+    version: "v3.5.1",
+    project: "https://github.com/argoproj/argo-cd",
+    source: Source::Release(&[Download {
+        file: "core-install.yaml",
+        url:
+            "https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/core-install.yaml",
+        // sha256 of manifests/core-install.yaml at tag v3.5.1, computed from the file in a
+        // clone of argoproj/argo-cd (what raw.githubusercontent.com serves for the tag).
+        sha256: Some("cb6bbcc84e1ab601f43364afd401fb0a7831536d07da74393c9edb1196f80500"),
+    }]),
+    // As core-install.yaml v3.5.1 names them (no digests there).
+    images: &[
+        ARGOCD_IMAGE,
+        Image {
+            repository: "public.ecr.aws/docker/library/redis",
+            tag: "8.2.3-alpine",
+            digest: None,
+        },
+    ],
+    extra_images: &[],
+    note: "optional (--with-argocd): the core install (no UI, no API server) in namespace argocd",
+};
+
+/// The in-cluster Git server Argo CD clones the rendered tree from. Debian's `git` package (in
+/// the official buildpack-deps `scm` variant) carries `git daemon`; Alpine's splits it into
+/// `git-daemon`, which the common Alpine git images leave out.
+pub const GIT_SERVER_IMAGE: Image = Image {
+    repository: "docker.io/library/buildpack-deps",
+    tag: "trixie-scm",
+    digest: None,
+};
+
+pub const GIT_SERVER: Pin = Pin {
+    name: "git-server",
+    version: "trixie-scm",
+    project: "https://hub.docker.com/_/buildpack-deps",
+    source: Source::Image(GIT_SERVER_IMAGE),
+    images: &[GIT_SERVER_IMAGE],
+    extra_images: &[],
+    note:
+        "optional (--with-argocd): `git daemon` serving the rendered tree, appgear's own manifest",
+};
+
+/// The toolchain of the `web` target in the builder config `--with-vault` seeds (the builder
+/// runs recipes only in images pinned by digest). The digest of `node:24-bookworm-slim`
+/// (Node 24.18.0) as public Dockerfiles pin it; it could not be checked against the registry
+/// here. Not in `PINS`: the builder's worker pulls it when a build asks for it.
+pub const BUILDER_WEB_IMAGE: Image = Image {
+    repository: "docker.io/library/node",
+    tag: "24-bookworm-slim",
+    digest: Some("sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d"),
+};
+
 /// The table, in the order the stages use the pins.
 pub const PINS: &[Pin] = &[
-    KIND, NODE, LOCAL_PATH, KONG, PROMETHEUS, KEDA, KEDA_HTTP, CORE_REDIS, AIRBYTE,
+    KIND, NODE, LOCAL_PATH, KONG, PROMETHEUS, KEDA, KEDA_HTTP, CORE_REDIS, AIRBYTE, VAULT, ARGOCD,
+    GIT_SERVER,
 ];
 
 /// The pin named `name`.

@@ -5,7 +5,6 @@
 //! Every stage is idempotent, so a re-run after Ctrl-C or a failure picks up where it stopped:
 //! a stage is `Done` only when the cluster shows its result at the pinned version.
 
-use super::addons::Addon;
 use super::pins;
 use crate::core::error::{Error, Result};
 use crate::gitops::model::Workspace;
@@ -119,8 +118,8 @@ pub const STAGES: &[Stage] = &[
         id: StageId::Optional,
         number: 9,
         name: "optional",
-        does: "Airbyte, Vault, Argo CD when asked for",
-        pins: &["airbyte"],
+        does: "Airbyte, Vault, Argo CD (with an in-cluster Git server) when asked for",
+        pins: &["airbyte", "vault", "argocd", "git-server"],
         usually: "3-8 min",
     },
     Stage {
@@ -430,63 +429,60 @@ fn suite_action(workspaces: &[Workspace], seen: &Observed, version: &str) -> Act
     }
 }
 
-fn optional_wanted(opts: &Options) -> Vec<String> {
-    let mut w = Vec::new();
-    if opts.airbyte {
-        if let Some(a) = Addon::named("airbyte") {
-            w.push(a.describe());
-        }
+/// The optional parts of stage 9, in the order it installs them, each with its flag.
+pub const OPTIONAL_PARTS: &[(&str, &str)] = &[
+    ("airbyte", "--profile full"),
+    ("vault", "--with-vault"),
+    ("argocd", "--with-argocd"),
+];
+
+fn asked(opts: &Options, part: &str) -> bool {
+    match part {
+        "airbyte" => opts.airbyte,
+        "vault" => opts.vault,
+        "argocd" => opts.argocd,
+        _ => false,
     }
-    if opts.vault {
-        w.push("vault".to_string());
-    }
-    if opts.argocd {
-        w.push("argocd".to_string());
-    }
-    w
+}
+
+/// What stage 9 does with each optional part: `Run` when asked and not recorded at its pin,
+/// `Done` when recorded at its pin, `Skip` when not asked (a part installed earlier and not
+/// asked for now is left as it is: `up` never removes what a user may be using).
+pub fn optional_parts(
+    opts: &Options,
+    installed: &BTreeMap<String, String>,
+) -> Vec<(&'static str, Action)> {
+    OPTIONAL_PARTS
+        .iter()
+        .map(|(name, flag)| {
+            let pinned = pins::pin(name).map(|p| p.version).unwrap_or("");
+            let action = match (asked(opts, name), installed.get(*name)) {
+                (false, Some(v)) => {
+                    Action::Skip(format!("{v} installed, not asked for, left as it is"))
+                }
+                (false, None) => Action::Skip(format!("not asked ({flag})")),
+                (true, Some(v)) if v == pinned => Action::Done(pinned.to_string()),
+                (true, Some(v)) => Action::Run(format!("{v} → {pinned}")),
+                (true, None) => Action::Run(format!("install {pinned}")),
+            };
+            (*name, action)
+        })
+        .collect()
 }
 
 fn optional_action(opts: &Options, installed: &BTreeMap<String, String>) -> Action {
-    let wanted = optional_wanted(opts);
-    let asked = [
-        ("airbyte", opts.airbyte),
-        ("vault", opts.vault),
-        ("argocd", opts.argocd),
-    ];
-    let left: Vec<&str> = asked
+    let parts = optional_parts(opts, installed);
+    let line = parts
         .iter()
-        .filter(|(n, on)| !on && installed.contains_key(*n))
-        .map(|(n, _)| *n)
-        .collect();
-    let note = if left.is_empty() {
-        String::new()
+        .map(|(n, a)| format!("{n} {}: {}", a.word(), a.reason()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if parts.iter().any(|(_, a)| matches!(a, Action::Run(_))) {
+        Action::Run(line)
+    } else if parts.iter().any(|(_, a)| matches!(a, Action::Done(_))) {
+        Action::Done(line)
     } else {
-        format!(
-            "; installed but not asked for, left as they are: {}",
-            left.join(", ")
-        )
-    };
-    if wanted.is_empty() {
-        return Action::Skip(format!("{}{note}", nothing_asked()));
-    }
-    let mut todo = Vec::new();
-    for (name, on) in asked {
-        if !on {
-            continue;
-        }
-        let pinned = pins::pin(name).map(|p| p.version);
-        match (installed.get(name), pinned) {
-            (Some(v), Some(p)) if v == p => {}
-            (Some(_), None) => {}
-            (Some(v), Some(p)) => todo.push(format!("{name} {v} → {p}")),
-            (None, Some(p)) => todo.push(format!("install {name} {p}")),
-            (None, None) => todo.push(format!("install {name}")),
-        }
-    }
-    if todo.is_empty() {
-        Action::Done(format!("{}{note}", wanted.join(", ")))
-    } else {
-        Action::Run(format!("{}{note}", todo.join(", ")))
+        Action::Skip(format!("{}; {line}", nothing_asked()))
     }
 }
 
@@ -515,7 +511,8 @@ mod tests {
         let mut addons = BTreeMap::new();
         for p in pins::PINS
             .iter()
-            .filter(|p| p.name != "kind" && p.name != "kind-node" && p.name != "airbyte")
+            .filter(|p| p.name != "kind" && p.name != "kind-node")
+            .filter(|p| !OPTIONAL_PARTS.iter().any(|(o, _)| *o == p.name) && p.name != "git-server")
         {
             addons.insert(p.name.to_string(), p.version.to_string());
         }
@@ -664,7 +661,10 @@ mod tests {
         let p = plan(&full, &[], &converged(&[]), V);
         assert_eq!(
             p.action(StageId::Optional),
-            Some(&Action::Run("install airbyte 2.2.0, install vault".into()))
+            Some(&Action::Run(
+                "airbyte run: install 2.2.0; vault run: install 0.34.1; argocd skip: not asked (--with-argocd)"
+                    .into()
+            ))
         );
         let mut seen = converged(&[]);
         seen.addons.insert("airbyte".into(), "2.2.0".into());
@@ -673,8 +673,81 @@ mod tests {
         let Some(Action::Skip(why)) = p.action(StageId::Optional) else {
             panic!("{:?}", p.action(StageId::Optional));
         };
-        assert!(why.ends_with("left as they are: airbyte, argocd"), "{why}");
+        assert!(why.starts_with("nothing asked"), "{why}");
+        assert!(
+            why.contains("airbyte skip: 2.2.0 installed, not asked for, left as it is")
+                && why.contains("argocd skip: v3 installed, not asked for, left as it is"),
+            "{why}"
+        );
         assert_eq!(Profile::parse("full").unwrap(), Profile::Full);
         assert!(Profile::parse("big").is_err());
+    }
+
+    fn part(parts: &[(&str, Action)], name: &str) -> Action {
+        parts.iter().find(|(n, _)| *n == name).unwrap().1.clone()
+    }
+
+    #[test]
+    fn each_optional_part_runs_is_done_or_is_skipped_on_its_own() {
+        let none = BTreeMap::new();
+        let mut all = BTreeMap::new();
+        for (n, _) in OPTIONAL_PARTS {
+            all.insert(n.to_string(), pins::pin(n).unwrap().version.to_string());
+        }
+        for vault in [false, true] {
+            for argocd in [false, true] {
+                for profile in [Profile::Core, Profile::Full] {
+                    let o = Options::new(profile, false, vault, argocd).unwrap();
+                    let fresh = optional_parts(&o, &none);
+                    let again = optional_parts(&o, &all);
+                    for (name, on) in [
+                        ("airbyte", profile == Profile::Full),
+                        ("vault", vault),
+                        ("argocd", argocd),
+                    ] {
+                        let pinned = pins::pin(name).unwrap().version;
+                        match on {
+                            true => {
+                                assert_eq!(
+                                    part(&fresh, name),
+                                    Action::Run(format!("install {pinned}"))
+                                );
+                                assert_eq!(part(&again, name), Action::Done(pinned.to_string()));
+                            }
+                            false => {
+                                assert!(
+                                    matches!(part(&fresh, name), Action::Skip(w) if w.starts_with("not asked"))
+                                );
+                                assert!(
+                                    matches!(part(&again, name), Action::Skip(w) if w.contains("left as it is"))
+                                );
+                            }
+                        }
+                    }
+                    let p = plan(&o, &[], &converged(&[]), V);
+                    let word = p.action(StageId::Optional).unwrap().word();
+                    let any = vault || argocd || profile == Profile::Full;
+                    assert_eq!(word, if any { "run" } else { "skip" });
+                    let mut seen = converged(&[]);
+                    seen.addons.extend(all.clone());
+                    let p = plan(&o, &[], &seen, V);
+                    let word = p.action(StageId::Optional).unwrap().word();
+                    assert_eq!(word, if any { "done" } else { "skip" });
+                }
+            }
+        }
+        let mut old = all.clone();
+        old.insert("vault".into(), "0.30.0".into());
+        let o = Options::new(Profile::Core, false, true, false).unwrap();
+        assert_eq!(
+            part(&optional_parts(&o, &old), "vault"),
+            Action::Run("0.30.0 → 0.34.1".into())
+        );
+        // A cluster that is not running has nothing recorded: every asked part runs.
+        let mut stopped = converged(&[]);
+        stopped.addons.extend(all);
+        stopped.cluster = ClusterState::Stopped;
+        let p = plan(&o, &[], &stopped, V);
+        assert_eq!(p.action(StageId::Optional).unwrap().word(), "run");
     }
 }

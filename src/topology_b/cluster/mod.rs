@@ -10,6 +10,7 @@ pub mod context;
 pub mod down;
 pub mod extras;
 pub mod mirror;
+pub mod optional;
 pub mod record;
 pub mod render;
 pub mod smoke;

@@ -19,6 +19,8 @@ pub const NAME: &str = "appgear-stages";
 const SUITE: &str = "suite";
 const SUITE_IMAGE: &str = "suite-image";
 const WORKSPACES: &str = "workspaces";
+/// The digest of the tree the in-cluster Git server holds (`--with-argocd`).
+pub const GIT_TREE: &str = "git-server-tree";
 
 /// The record's data as the plan reads it: pin name → version, and the suite's entries.
 pub fn observed(data: &BTreeMap<String, String>, seen: &mut Observed) {
@@ -53,6 +55,11 @@ pub fn entries_for_suite(version: &str, workspaces: &[String]) -> Vec<(String, S
         (SUITE.into(), version.into()),
         (WORKSPACES.into(), workspaces.join(",")),
     ]
+}
+
+/// The tree the Git server was given, so a re-run sees when the rendered tree changed.
+pub fn entries_for_git_tree(digest: &str) -> Vec<(String, String)> {
+    vec![(GIT_TREE.into(), digest.into())]
 }
 
 pub fn entries_for_image(version: &str) -> Vec<(String, String)> {

@@ -1,0 +1,244 @@
+//! Stage 9 of `cluster up`: the optional parts, each applied, waited and recorded on its own
+//! (`stages::optional_parts` says which run): Airbyte (`--with-airbyte`), Vault configured for
+//! the suite (`--with-vault`), Argo CD syncing the suite from an in-cluster Git server
+//! (`--with-argocd`). A part's pins are recorded only once everything of it is applied and
+//! ready, so an interrupted part runs again and a finished one is skipped.
+//!
+//! - `vault`, `argocd`, `git_server`: the pure parts (objects, policies, scripts).
+//! - here: the IO, over a `Supply` of objects so the tests can give their own.
+
+pub mod argocd;
+pub mod git_server;
+pub mod vault;
+
+use super::super::api::apply::{Applier, Outcome};
+use super::super::api::call::{api_error, api_for};
+use super::super::api::resources::Resources;
+use super::super::manifests::Object;
+use super::super::stages::{self, Action, Observed, Options};
+use super::context::Context;
+use super::record;
+use super::render::{self, SUITE_CLUSTER};
+use crate::core::error::{Error, Result};
+use crate::core::ui;
+use crate::gitops::model::{Suite, WorkspaceEntry};
+use crate::gitops::render::RenderedFile;
+
+/// Where stage 9's objects come from.
+pub trait Supply {
+    /// An add-on's objects, as `cluster::render::addon` supplies them (mirror, cache, upstream).
+    fn addon(&self, name: &str) -> Result<Vec<Object>>;
+    /// The suite's objects for the recorded workspaces (what stage 8 applied): their Vault
+    /// annotations say what Vault must hold.
+    fn suite(&self) -> Result<Vec<Object>>;
+    /// The gitops tree for the recorded workspaces, rendered for the in-cluster Git server.
+    fn tree(&self) -> Result<Vec<RenderedFile>>;
+}
+
+/// The supply of `cluster up`: the home's mirror or cache, and the recorded workspaces.
+pub struct FromContext<'a> {
+    pub ctx: &'a Context,
+    pub workspaces: &'a [WorkspaceEntry],
+    pub airbyte: bool,
+}
+
+impl Supply for FromContext<'_> {
+    fn addon(&self, name: &str) -> Result<Vec<Object>> {
+        render::addon(self.ctx, name)
+    }
+    fn suite(&self) -> Result<Vec<Object>> {
+        render::suite(self.ctx, self.workspaces, self.airbyte)
+    }
+    fn tree(&self) -> Result<Vec<RenderedFile>> {
+        tree(self.ctx.domain.as_str(), self.workspaces)
+    }
+}
+
+/// `gitops render` of the local cluster's suite with the in-cluster Git server as its
+/// repository: the very tree Argo CD syncs.
+pub fn tree(domain: &str, workspaces: &[WorkspaceEntry]) -> Result<Vec<RenderedFile>> {
+    let suite = Suite::new(
+        SUITE_CLUSTER,
+        &git_server::url(),
+        git_server::REVISION,
+        domain,
+        workspaces,
+    )?;
+    crate::gitops::render::render(&suite)
+}
+
+/// Stage 9 for `cluster up`: rows for the closing table, one per optional part.
+pub async fn run(
+    ctx: &Context,
+    client: &kube::Client,
+    applier: &mut Applier,
+    opts: &Options,
+    workspaces: &[WorkspaceEntry],
+) -> Result<Vec<(String, String)>> {
+    let supply = FromContext {
+        ctx,
+        workspaces,
+        airbyte: opts.airbyte,
+    };
+    let bar = ui::spinner("optional: reading the stage record");
+    let rows = run_with(&supply, client, applier, opts, &|m: &str| {
+        bar.set_message(format!("optional: {m}"))
+    })
+    .await;
+    bar.finish_and_clear();
+    rows
+}
+
+/// Stage 9 over any supply (the tests give theirs).
+pub async fn run_with(
+    supply: &dyn Supply,
+    client: &kube::Client,
+    applier: &mut Applier,
+    opts: &Options,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<(String, String)>> {
+    let mut seen = Observed::default();
+    record::observed(&record::read(client).await, &mut seen);
+    let mut rows = Vec::new();
+    for (part, action) in stages::optional_parts(opts, &seen.addons) {
+        let label = format!("optional {part}");
+        match action {
+            Action::Run(_) => {}
+            Action::Done(why) if part == "argocd" => {
+                let note = refresh_tree(supply, client, applier, &seen, progress).await?;
+                rows.push((label, format!("done: {why}{note}")));
+                continue;
+            }
+            Action::Done(why) | Action::Skip(why) => {
+                rows.push((label, format!("{}: {why}", action_word(part, &seen, opts))));
+                continue;
+            }
+        }
+        let (summary, mut entries) = match part {
+            "airbyte" => {
+                progress("airbyte: applying its chart");
+                let n = apply(applier, supply.addon("airbyte")?, progress).await?;
+                (n, record::entries_for_pins(&["airbyte"]))
+            }
+            "vault" => (
+                install_vault(supply, client, applier, progress).await?,
+                record::entries_for_pins(&["vault"]),
+            ),
+            "argocd" => {
+                let (n, digest) = install_argocd(supply, applier, progress).await?;
+                let mut e = record::entries_for_pins(&["argocd", "git-server"]);
+                e.extend(record::entries_for_git_tree(&digest));
+                (n, e)
+            }
+            other => return Err(Error::internal(format!("no optional part named {other}"))),
+        };
+        entries.sort();
+        // Recorded only now that everything of the part is applied and ready.
+        record::mark(client, applier, entries).await?;
+        rows.push((label, summary));
+    }
+    Ok(rows)
+}
+
+fn action_word(part: &str, seen: &Observed, opts: &Options) -> &'static str {
+    match stages::optional_parts(opts, &seen.addons)
+        .into_iter()
+        .find(|(p, _)| *p == part)
+    {
+        Some((_, a)) => a.word(),
+        None => "skip",
+    }
+}
+
+/// Apply and wait; the closing table's line.
+async fn apply(
+    applier: &mut Applier,
+    objects: Vec<Object>,
+    progress: &dyn Fn(&str),
+) -> Result<String> {
+    let applied = applier.apply(objects, progress).await?;
+    let count = |w: Outcome| applied.iter().filter(|a| a.outcome == w).count();
+    Ok(format!(
+        "{} created, {} configured, {} unchanged; ready",
+        count(Outcome::Created),
+        count(Outcome::Configured),
+        count(Outcome::Unchanged)
+    ))
+}
+
+/// The chart (its root token from the seed Secret), the seed Secret when the cluster has none,
+/// then the configuration Job, waited `Complete`.
+async fn install_vault(
+    supply: &dyn Supply,
+    client: &kube::Client,
+    applier: &mut Applier,
+    progress: &dyn Fn(&str),
+) -> Result<String> {
+    // Read before anything is applied: a template that lost its annotations fails here.
+    let roles = vault::roles(&supply.suite()?)?;
+    let mut objects = supply.addon("vault")?;
+    vault::use_seed_root_token(&mut objects)?;
+    let secret = Resources::default()
+        .find("v1", "Secret")
+        .ok_or_else(|| Error::internal("no path for Secrets"))?;
+    let seed = vault::seed_secret()?;
+    let existing = api_for(client, &secret, Some(vault::NAMESPACE))
+        .get_opt(vault::SEED)
+        .await
+        .map_err(|e| api_error(&seed, e))?;
+    // The running server holds the root token it started with: an existing seed is kept.
+    if existing.is_none() {
+        objects.push(seed);
+    }
+    progress("vault: applying its chart");
+    let chart = apply(applier, objects, progress).await?;
+    progress("vault: configuring it for the suite");
+    apply(applier, vault::config_objects(&roles)?, progress).await?;
+    Ok(format!(
+        "{chart}; configured: {} roles, secrets seeded (in Secret vault/{})",
+        roles.len(),
+        vault::SEED
+    ))
+}
+
+/// The core install, the `default` project and the Git server holding the tree, waited; then
+/// the suite's root Application, waited Synced and Healthy. Returns the line and the tree's
+/// digest for the record.
+async fn install_argocd(
+    supply: &dyn Supply,
+    applier: &mut Applier,
+    progress: &dyn Fn(&str),
+) -> Result<(String, String)> {
+    let tree = supply.tree()?;
+    let apps = argocd::root_applications(&tree)?;
+    let mut objects = argocd::core(supply.addon("argocd")?)?;
+    objects.extend(git_server::objects(&tree)?);
+    progress("argocd: applying the core install and the Git server");
+    let core = apply(applier, objects, progress).await?;
+    progress("argocd: syncing the suite from the in-cluster Git server");
+    apply(applier, apps, progress).await?;
+    Ok((
+        format!("{core}; the suite synced from {}", git_server::url()),
+        git_server::tree_digest(&tree),
+    ))
+}
+
+/// With Argo CD in place, a tree that changed (a workspace added or removed) goes to the Git
+/// server; Argo CD syncs it from there.
+async fn refresh_tree(
+    supply: &dyn Supply,
+    client: &kube::Client,
+    applier: &mut Applier,
+    seen: &Observed,
+    progress: &dyn Fn(&str),
+) -> Result<String> {
+    let tree = supply.tree()?;
+    let digest = git_server::tree_digest(&tree);
+    if seen.addons.get(record::GIT_TREE) == Some(&digest) {
+        return Ok(String::new());
+    }
+    progress("argocd: the rendered tree changed; updating the Git server");
+    apply(applier, git_server::objects(&tree)?, progress).await?;
+    record::mark(client, applier, record::entries_for_git_tree(&digest)).await?;
+    Ok("; the Git server's tree updated".into())
+}
