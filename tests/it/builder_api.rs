@@ -123,6 +123,20 @@ async fn raw_get(url: &str, path: &str) -> (u16, String) {
     (status, String::from_utf8(body).unwrap())
 }
 
+/// The status line and headers of a GET.
+async fn raw_head(url: &str, path: &str) -> String {
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    text.split("\r\n\r\n").next().unwrap_or("").to_string() + "\r\n"
+}
+
 #[tokio::test]
 async fn the_api_checks_tokens_and_scopes_and_submits_idempotently() {
     let redis = RedisServer::start();
@@ -166,6 +180,11 @@ async fn the_api_checks_tokens_and_scopes_and_submits_idempotently() {
     );
     assert_eq!(raw_get(&srv.url, "/readyz").await.0, 200);
     assert_eq!(raw_get(&srv.url, "/healthz").await.0, 200);
+    let head = raw_head(&srv.url, "/metrics").await.to_ascii_lowercase();
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+        "{head}"
+    );
 
     assert_eq!(viewer.status(&id).await.unwrap()["state"], "queued");
     assert_eq!(
@@ -182,6 +201,14 @@ async fn the_api_checks_tokens_and_scopes_and_submits_idempotently() {
         .message
         .contains("HTTP 403"));
     assert_eq!(portal.cancel(&id).await.unwrap()["state"], "cancelled");
+    let (_, metrics) = raw_get(&srv.url, "/metrics").await;
+    assert!(
+        metrics.contains(
+            "builder_jobs_ended_total{workspace=\"demo\",target=\"web\",state=\"cancelled\",reason=\"user_cancel\"} 1\n"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE builder_queue_wait_seconds histogram\n"));
     let e = portal.cancel(&id).await.unwrap_err();
     assert_eq!(e.kind, Kind::CheckFailed, "{}", e.message);
     let e = viewer
@@ -225,6 +252,16 @@ async fn logs_follow_a_running_build_to_its_end_without_losing_a_line() {
         .unwrap();
     worker.await.unwrap();
     assert_eq!(state, "succeeded");
+    // The worker ran as its own queue, as a KEDA Job would; serve reads what it recorded.
+    let (_, metrics) = raw_get(&srv.url, "/metrics").await;
+    for series in [
+        "builder_jobs_ended_total{workspace=\"demo\",target=\"web\",state=\"succeeded\",reason=\"none\"} 1\n",
+        "builder_queue_wait_seconds_count{workspace=\"demo\",target=\"web\"} 1\n",
+        "builder_build_duration_seconds_count{workspace=\"demo\",target=\"web\"} 1\n",
+        "builder_running_jobs{workspace=\"demo\",target=\"web\"} 0\n",
+    ] {
+        assert!(metrics.contains(series), "{series} in\n{metrics}");
+    }
     let keys = AttemptKeys::new(
         &WorkspaceId::parse("demo").unwrap(),
         &appgear::builder::id::BuildId::parse(&id).unwrap(),
