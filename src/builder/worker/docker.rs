@@ -78,6 +78,16 @@ fn is_not_found(e: &DockerError) -> bool {
     )
 }
 
+fn is_conflict(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
 /// One attempt's container run.
 pub struct DockerRun<'a> {
     pub target: &'a Target,
@@ -121,7 +131,8 @@ async fn remove(docker: &Docker, id: &str) -> std::result::Result<(), DockerErro
         .v(true)
         .build();
     match docker.remove_container(id, Some(opts)).await {
-        Err(e) if is_not_found(&e) => Ok(()),
+        // Gone already, or being removed by another caller (409): either way it goes.
+        Err(e) if is_not_found(&e) || is_conflict(&e) => Ok(()),
         other => other,
     }
 }
