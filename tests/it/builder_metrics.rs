@@ -274,3 +274,65 @@ async fn upload_errors_cancels_expiries_and_exhausted_attempts_are_counted_by_re
     assert_eq!(value(&m, &ended("error", "worker_lost")), 1.0);
     assert_eq!(value(&m, &web("builder_running_jobs")), 0.0);
 }
+
+/// The script itself: with a stale `rev` or `attempt` (another writer got there first, or a
+/// zombie's attempt) it writes nothing and moves no counter; with the current ones it moves
+/// each counter it was given exactly once.
+#[tokio::test]
+async fn the_cas_script_moves_counters_only_when_its_check_passes() {
+    let redis = RedisServer::start();
+    let q = queue(&redis, settings(3));
+    let job = q.submit(spec(), None).await.unwrap().job;
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let script = redis::Script::new(appgear::builder::queue::scripts::CAS);
+    let cas = |rev: u64, attempt: u32| {
+        let mut inv = script.prepare_invoke();
+        inv.key(q.names().job(&job.id))
+            .key(q.names().stream("web"))
+            .key(q.names().log(&job.id))
+            .key(q.names().counters())
+            .arg(rev)
+            .arg(attempt)
+            .arg("builders")
+            .arg("")
+            .arg("")
+            .arg(job.id.as_str())
+            .arg(0)
+            .arg("")
+            .arg(2)
+            .arg("ended|web|cancelled|user_cancel")
+            .arg(1)
+            .arg("wait_sum|web")
+            .arg(250)
+            .arg("state")
+            .arg("cancelled");
+        inv
+    };
+    for (rev, attempt) in [(job.rev + 1, 1), (job.rev, 2), (job.rev - 1, 1)] {
+        let r: (i64, String, String) = cas(rev, attempt).invoke_async(&mut c).await.unwrap();
+        assert_eq!(r.0, 0, "rev {rev} attempt {attempt} must be refused");
+        assert!(raw_counters(&redis, &q).await.is_empty());
+        assert_eq!(q.get(&job.id).await.unwrap().status.state, State::Queued);
+    }
+    let r: (i64, String) = cas(job.rev, 1).invoke_async(&mut c).await.unwrap();
+    assert_eq!(r.0, 1);
+    let counted = raw_counters(&redis, &q).await;
+    assert_eq!(
+        counted
+            .get("ended|web|cancelled|user_cancel")
+            .map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(counted.get("wait_sum|web").map(String::as_str), Some("250"));
+    assert_eq!(counted.len(), 2);
+    let after = q.get(&job.id).await.unwrap();
+    assert_eq!(
+        (after.status.state, after.rev),
+        (State::Cancelled, job.rev + 1)
+    );
+    // The same write again is now stale: nothing moves.
+    let r: (i64, String, String) = cas(job.rev, 1).invoke_async(&mut c).await.unwrap();
+    assert_eq!(r.0, 0);
+    assert_eq!(raw_counters(&redis, &q).await, counted);
+}
