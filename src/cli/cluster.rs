@@ -5,7 +5,7 @@ use crate::core::owned_files::Action as FileAction;
 use crate::core::ui;
 use crate::gitops::model::WorkspaceEntry;
 use crate::topology_a::home::Home;
-use crate::topology_b::cluster::{context::Context, down, mirror, render, status, up};
+use crate::topology_b::cluster::{context::Context, down, mirror, render, smoke, status, up};
 use crate::topology_b::stages::{Options, Profile};
 use clap::{Args, Subcommand};
 use std::io::IsTerminal;
@@ -136,6 +136,13 @@ async fn cluster_up(home: &Home, a: UpArgs) -> Result<i32> {
         .map(|(s, d)| vec![s.clone(), d.clone()])
         .collect();
     ui::out(ui::table(&["stage", "result"], &rows));
+    if !report.smoke.is_empty() {
+        let rows: Vec<Vec<String>> = report.smoke.iter().map(|r| r.cells()).collect();
+        ui::out(ui::table(&smoke::HEADER, &rows));
+    }
+    if let Some(e) = report.smoke_failure() {
+        return Err(e);
+    }
     let ctx = Context::load(home)?;
     ui::step(&format!(
         "cluster {} is up; kubeconfig: {} (context {})",
