@@ -17,6 +17,56 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
 /// Docker refuses memory limits under 6 MB.
 pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
 
+/// A builder config for the three documented targets on published toolchain images, each
+/// pinned by the digest of its multi-platform index (what `docker pull name@sha256:…` takes):
+/// - web: the official `node:24.15.0-bookworm-slim` (Node 24 LTS on Debian 12);
+/// - tauri-linux: the official `rust:1.96.1-slim` (Debian 13, whose apt has WebKitGTK 4.1 and
+///   Node 20: the recipe installs them, so it needs `network: bridge`; an image built FROM
+///   this one with them preinstalled makes builds faster and offline);
+/// - android-apk: `reactnativecommunity/react-native-android:v21.0` (Android SDK and build
+///   tools, NDK, JDK 17, Node; the React Native community's CI image).
+///
+/// The same references go into the rendered ScaledJobs in place of
+/// `appgear-toolchain-<target>:pin-me`, since the `process` executor runs the recipe in the
+/// Job's own image. Renew a digest by reading the tag's index digest again
+/// (`docker buildx imagetools inspect IMAGE:TAG`) and changing it in both places.
+pub const EXAMPLE: &str = r#"targets:
+  web:
+    image: node:24.15.0-bookworm-slim@sha256:4e6b70dd6cbfc88c8157ba19aa3d9f9cce6ba4703576d55459e45efcbc9c5f5d
+    command: ["sh", "-c", "npm ci && npm run build"]
+    output_dir: dist
+    artifacts: ["**"]
+    timeout: 15m
+    cpus: 2
+    memory: 4Gi
+    network: bridge
+  tauri-linux:
+    image: rust:1.96.1-slim@sha256:31ee7fc65186be7e0e0ccb3f2ca305f14e4739e7642a1ae65753aa5d7b874523
+    command:
+      - sh
+      - -c
+      - >-
+        apt-get update &&
+        apt-get install -y --no-install-recommends nodejs npm pkg-config file
+        libwebkit2gtk-4.1-dev libxdo-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev &&
+        npm ci && npx tauri build --bundles deb,rpm
+    output_dir: src-tauri/target/release/bundle
+    artifacts: ["deb/*.deb", "rpm/*.rpm"]
+    timeout: 60m
+    cpus: 4
+    memory: 8Gi
+    network: bridge
+  android-apk:
+    image: reactnativecommunity/react-native-android:v21.0@sha256:24ca7ab5a70ec0b78a81bdc5eeea5924c2531531d53971b6f2321aff08446c36
+    command: ["sh", "-c", "npm ci && cd android && ./gradlew assembleRelease --no-daemon"]
+    output_dir: android/app/build/outputs/apk
+    artifacts: ["**/*.apk"]
+    timeout: 60m
+    cpus: 4
+    memory: 8Gi
+    network: bridge
+"#;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -611,6 +661,40 @@ limits:
         ] {
             let m = message(with(find, replace));
             assert!(m.contains(key), "{replace}: {m}");
+        }
+    }
+
+    #[test]
+    fn the_published_example_names_every_target_by_digest() {
+        let c = Config::parse(EXAMPLE).unwrap();
+        let names: Vec<&str> = c.targets.keys().map(String::as_str).collect();
+        assert_eq!(names, ["android-apk", "tauri-linux", "web"]);
+        for t in c.targets.values() {
+            assert!(t.image.contains("@sha256:"), "{}", t.image);
+            assert_eq!(image_digest(&t.image), Some(t.image_digest.as_str()));
+        }
+        let tauri = c.target("tauri-linux").unwrap();
+        assert!(tauri.command[2].starts_with("apt-get update && apt-get install"));
+        assert!(tauri.command[2].ends_with("npx tauri build --bundles deb,rpm"));
+    }
+
+    #[test]
+    fn a_tag_alone_is_refused_and_a_local_image_id_is_the_only_escape() {
+        for (image, ok) in [
+            ("node:24-bookworm-slim", false),
+            ("node@sha256:4e6b", false),
+            ("sha256:4e6b", false),
+            (
+                "sha256:4e6b70dd6cbfc88c8157ba19aa3d9f9cce6ba4703576d55459e45efcbc9c5f5d",
+                true,
+            ),
+        ] {
+            let text = EXAMPLE.replacen(
+                "node:24.15.0-bookworm-slim@sha256:4e6b70dd6cbfc88c8157ba19aa3d9f9cce6ba4703576d55459e45efcbc9c5f5d",
+                image,
+                1,
+            );
+            assert_eq!(Config::parse(&text).is_ok(), ok, "{image}");
         }
     }
 
