@@ -24,6 +24,29 @@ pub struct Client {
     token: Option<String>,
 }
 
+/// What a download wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    pub bytes: u64,
+    /// Of the bytes written.
+    pub sha256: String,
+    /// What the API said the artifact's SHA-256 is (`x-appgear-sha256`).
+    pub announced: String,
+}
+
+/// A path for a URL: unreserved characters and `/` as they are, the rest percent-encoded.
+pub fn encode_path(p: &str) -> String {
+    let mut out = String::new();
+    for b in p.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// One page of a build's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogPage {
@@ -40,6 +63,37 @@ fn bad_url(url: &str) -> Error {
         "{url:?} is not an http://host:port address of the builder API"
     ))
     .hint("pass --url http://127.0.0.1:8088 (where `appgear builder serve` listens)")
+}
+
+/// The API's answer `status` (not 2xx) as an appgear error with a hint.
+fn api_error(status: u16, v: &Value, body: &[u8]) -> Error {
+    let message = v
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    let (kind, hint) = match status {
+        401 => (Kind::BadInput, "pass a token with --token or BUILDER_TOKEN"),
+        403 => (
+            Kind::BadInput,
+            "this token lacks the scope; use one with submit, read or cancel as needed",
+        ),
+        404 => (
+            Kind::BadInput,
+            "list the builds with `appgear builder list`",
+        ),
+        409 => (
+            Kind::CheckFailed,
+            "see the build with `appgear builder status <id>`",
+        ),
+        400 | 413 => (Kind::BadInput, "see docs/builder.md for the request format"),
+        503 => (
+            Kind::NotReady,
+            "the builder's Redis or object store is unavailable; try again shortly",
+        ),
+        _ => (Kind::Internal, "see the builder API's logs"),
+    };
+    Error::new(kind, format!("builder API: {message} (HTTP {status})")).hint(hint)
 }
 
 /// `Transfer-Encoding: chunked` body → bytes.
@@ -159,33 +213,7 @@ impl Client {
         if (200..300).contains(&status) {
             return Ok((status, v));
         }
-        let message = v
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
-        let (kind, hint) = match status {
-            401 => (Kind::BadInput, "pass a token with --token or BUILDER_TOKEN"),
-            403 => (
-                Kind::BadInput,
-                "this token lacks the scope; use one with submit, read or cancel as needed",
-            ),
-            404 => (
-                Kind::BadInput,
-                "list the builds with `appgear builder list`",
-            ),
-            409 => (
-                Kind::CheckFailed,
-                "see the build with `appgear builder status <id>`",
-            ),
-            400 | 413 => (Kind::BadInput, "see docs/builder.md for the request format"),
-            503 => (
-                Kind::NotReady,
-                "the builder's Redis is unavailable; try again shortly",
-            ),
-            _ => (Kind::Internal, "see the builder API's logs"),
-        };
-        Err(Error::new(kind, format!("builder API: {message} (HTTP {status})")).hint(hint))
+        Err(api_error(status, &v, &body))
     }
 
     const TIMEOUT: Duration = Duration::from_secs(30);
@@ -263,6 +291,116 @@ impl Client {
             next: v["next"].as_str().unwrap_or_default().to_string(),
             state: v["state"].as_str().unwrap_or_default().to_string(),
             done: v["done"].as_bool().unwrap_or(false),
+        })
+    }
+
+    /// What the build's committed attempt stored: `{build, attempt, state, artifacts: [{name,
+    /// size, sha256}]}`.
+    pub async fn artifacts(&self, id: &str) -> Result<Value> {
+        Ok(self
+            .call(
+                "GET",
+                &format!("/v1/builds/{}/artifacts", encode_path(id)),
+                None,
+                &[],
+                Self::TIMEOUT,
+            )
+            .await?
+            .1)
+    }
+
+    /// Stream one artifact into `file` (no size limit, nothing held in memory). Returns the
+    /// bytes written, the SHA-256 of what was written and the one the API announced.
+    pub async fn download(
+        &self,
+        id: &str,
+        name: &str,
+        file: &mut tokio::fs::File,
+    ) -> Result<Downloaded> {
+        use http_body_util::{BodyExt, Empty};
+        use hyper::body::Bytes;
+        use sha2::Digest;
+        let unreachable = |e: String| {
+            Error::not_ready(format!(
+                "cannot reach the builder API at {}: {e}",
+                self.base
+            ))
+            .hint("start it with `appgear builder serve`, or pass the right --url")
+        };
+        let stream = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| unreachable("timed out".into()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let path = format!(
+            "/v1/builds/{}/artifacts/{}",
+            encode_path(id),
+            encode_path(name)
+        );
+        let mut req = hyper::Request::get(path).header(hyper::header::HOST, self.host.as_str());
+        if let Some(t) = &self.token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| Error::bad_input(format!("artifact {name:?}: {e}")))?;
+        let resp = tokio::time::timeout(Self::TIMEOUT, sender.send_request(req))
+            .await
+            .map_err(|_| unreachable("no answer in time".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let announced = resp
+            .headers()
+            .get("x-appgear-sha256")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let mut body = resp.into_body();
+        if status != 200 {
+            let mut raw = Vec::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(d) = frame.into_data() {
+                    raw.extend_from_slice(&d);
+                }
+                if raw.len() > MAX_RESPONSE {
+                    break;
+                }
+            }
+            driver.abort();
+            let v: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+            return Err(api_error(status, &v, &raw));
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| unreachable(format!("the download broke off: {e}")))?;
+            if let Ok(d) = frame.into_data() {
+                hasher.update(&d);
+                file.write_all(&d).await.map_err(|e| {
+                    Error::not_ready(format!("cannot write artifact {name:?}: {e}"))
+                        .hint("check the space and permissions of the --out folder")
+                })?;
+                bytes += d.len() as u64;
+            }
+        }
+        file.flush().await.map_err(|e| {
+            Error::not_ready(format!("cannot write artifact {name:?}: {e}"))
+                .hint("check the space and permissions of the --out folder")
+        })?;
+        driver.abort();
+        Ok(Downloaded {
+            bytes,
+            sha256: crate::core::digest::hex(&hasher.finalize()),
+            announced,
         })
     }
 

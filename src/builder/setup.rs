@@ -1,8 +1,11 @@
 //! What `serve` and `run` both start from: the config file, the workspace, the queue on Redis,
-//! and a stop signal on SIGTERM/Ctrl-C, so the command-line layer only passes flags through.
+//! the object store, and a stop signal on SIGTERM/Ctrl-C, so the command-line layer only
+//! passes flags through.
 
 use crate::builder::config::{Config, Limits};
 use crate::builder::queue::{Queue, Settings};
+use crate::builder::store::s3::{S3Settings, S3Store, BUCKET, ENDPOINT};
+use crate::builder::store::Store;
 use crate::core::error::{Error, Result};
 use crate::core::names::WorkspaceId;
 use crate::core::redis::{redact, RedisLink};
@@ -55,6 +58,43 @@ pub fn open(
         settings(&config.limits),
     );
     Ok((config, queue))
+}
+
+/// The environment variable naming the folder store.
+pub const STORE_DIR: &str = "BUILDER_STORE_DIR";
+
+/// Which store the settings ask for: S3 when `S3_ENDPOINT` or `S3_BUCKET` is set, the folder
+/// store when `BUILDER_STORE_DIR` (`--store-dir`) is; exactly one of the two. Pure: `env` reads
+/// the environment, `read` the credentials file.
+pub fn choose_store(
+    store_dir: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Result<Store> {
+    let dir = store_dir.filter(|d| !d.as_os_str().is_empty());
+    match (S3Settings::wanted(env), dir) {
+        (true, Some(d)) => Err(Error::bad_input(format!(
+            "both S3 ({ENDPOINT}/{BUCKET}) and a folder store ({STORE_DIR}={}) are set",
+            d.display()
+        ))
+        .hint(format!(
+            "keep one: {ENDPOINT} and {BUCKET} for S3, or {STORE_DIR} (--store-dir) for a folder"
+        ))),
+        (false, None) => Err(Error::bad_input("no object store for artifacts is set").hint(
+            format!(
+                "set {ENDPOINT} and {BUCKET} (with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for S3, or {STORE_DIR} (--store-dir) for a local folder"
+            ),
+        )),
+        (true, None) => Ok(Store::S3(S3Store::new(&S3Settings::from_env(env, read)?)?)),
+        (false, Some(d)) => Ok(Store::folder(d)),
+    }
+}
+
+/// `choose_store` with the process environment.
+pub fn store(store_dir: Option<&Path>) -> Result<Store> {
+    choose_store(store_dir, &|k| std::env::var(k).ok(), &|p| {
+        std::fs::read_to_string(p)
+    })
 }
 
 /// A stop flag that turns true on SIGTERM or Ctrl-C: the worker stops its recipe within the
@@ -111,5 +151,38 @@ mod tests {
             "x"
         )
         .is_err());
+    }
+
+    #[test]
+    fn one_store_exactly() {
+        let none = |_: &str| None;
+        let no_file = |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+        let s3 = |k: &str| {
+            match k {
+                "S3_ENDPOINT" => Some("http://127.0.0.1:7480"),
+                "S3_BUCKET" => Some("factory-artifacts"),
+                "AWS_ACCESS_KEY_ID" => Some("AK"),
+                "AWS_SECRET_ACCESS_KEY" => Some("SK-secret"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let dir = Path::new("/tmp/appgear-store");
+        let folder = choose_store(Some(dir), &none, &no_file).unwrap();
+        assert_eq!(folder.describe(), "folder /tmp/appgear-store");
+        let on_s3 = choose_store(None, &s3, &no_file).unwrap();
+        assert_eq!(
+            on_s3.describe(),
+            "s3 http://127.0.0.1:7480/factory-artifacts"
+        );
+        let both = choose_store(Some(dir), &s3, &no_file).err().unwrap();
+        assert!(both.message.contains("both S3"), "{}", both.message);
+        assert!(!both.message.contains("SK-secret"));
+        let neither = choose_store(None, &none, &no_file).err().unwrap();
+        assert!(
+            neither.message.contains("no object store"),
+            "{}",
+            neither.message
+        );
     }
 }

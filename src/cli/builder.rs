@@ -133,6 +133,18 @@ pub enum BuilderCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Download the artifacts of a build's committed attempt into a folder, each checked
+    /// against the SHA-256 in the build's manifest. Never overwrites a file.
+    Download {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// The folder to write into (created if missing); artifacts keep their paths under it.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// The latest builds.
     List {
         #[command(flatten)]
@@ -222,6 +234,12 @@ pub async fn run(cmd: BuilderCommand) -> Result<i32> {
             let build = client.client()?.cancel(&id).await?;
             print_build(&build, json)
         }
+        BuilderCommand::Download {
+            client,
+            id,
+            out,
+            json,
+        } => download(&client.client()?, &id, &out, json).await,
         BuilderCommand::List {
             client,
             limit,
@@ -277,4 +295,114 @@ async fn follow_to_end(client: &Client, id: &str) -> Result<i32> {
     let state = client.follow(id, 20, ui::out_text).await?;
     ui::step(&format!("build {id} ended {state}"));
     Ok(if state == "succeeded" { 0 } else { 1 })
+}
+
+/// `appgear builder download`: every artifact of the committed attempt into `out`, each file
+/// created new (never over a file that is there) and checked against the manifest's SHA-256.
+async fn download(client: &Client, id: &str, out: &std::path::Path, json: bool) -> Result<i32> {
+    use crate::core::files;
+    let list = client.artifacts(id).await?;
+    let artifacts: Vec<(String, u64, String)> = list["artifacts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["name"].as_str().unwrap_or_default().to_string(),
+                        x["size"].as_u64().unwrap_or(0),
+                        x["sha256"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let cannot =
+        |e: std::io::Error| files::refusal(&e).unwrap_or_else(|| files::not_writable(out, e));
+    files::create_dir_all(out).map_err(cannot)?;
+    let dir = files::Dir::open(out).map_err(cannot)?;
+    // Every name is checked before anything is written, so a refusal leaves the folder as it was.
+    for (name, _, _) in &artifacts {
+        if !crate::builder::glob::is_safe_relative(name) {
+            return Err(Error::internal(format!(
+                "the API listed {name:?}, which is not a relative path"
+            ))
+            .hint("check the builder API's version"));
+        }
+        let there = match dir.entry(name) {
+            Ok(e) => e.is_some(),
+            // A folder on the way is missing: nothing is at the name.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(cannot(e)),
+        };
+        if there {
+            return Err(Error::bad_input(format!(
+                "{} already exists; nothing was downloaded",
+                dir.join(name).display()
+            ))
+            .hint("download into another folder with --out, or move that file away"));
+        }
+    }
+    let mut done = Vec::new();
+    for (name, size, sha256) in &artifacts {
+        if let Some((parent, _)) = name.rsplit_once('/') {
+            dir.create_dir_all(parent, 0o755).map_err(cannot)?;
+        }
+        let (file, created) = dir.open_rw(name, 0o644).map_err(cannot)?;
+        if !created {
+            return Err(Error::bad_input(format!(
+                "{} appeared while downloading; it was left as it is",
+                dir.join(name).display()
+            ))
+            .hint("download into another folder with --out"));
+        }
+        let mut file = tokio::fs::File::from_std(file);
+        let got = match client.download(id, name, &mut file).await {
+            Ok(g) => g,
+            Err(e) => {
+                // Only the file this run created is removed: a partial artifact is no artifact.
+                let _ = dir.remove_file(name);
+                return Err(e);
+            }
+        };
+        if got.sha256 != *sha256 || got.bytes != *size {
+            let _ = dir.remove_file(name);
+            return Err(Error::check_failed(format!(
+                "{name}: got {} bytes with sha256 {}, the manifest says {size} bytes with sha256 {sha256}; the file was removed",
+                got.bytes, got.sha256
+            ))
+            .hint("download again; if it persists, the stored object differs from what the build recorded"));
+        }
+        if !json {
+            ui::step(&format!(
+                "{} ({} bytes) sha256 {} matches the manifest",
+                dir.join(name).display(),
+                got.bytes,
+                got.sha256
+            ));
+        }
+        done.push(serde_json::json!({
+            "name": name,
+            "path": dir.join(name),
+            "size": got.bytes,
+            "sha256": got.sha256,
+            "verified": true,
+        }));
+    }
+    if json {
+        ui::print_json(&serde_json::json!({
+            "build": list["build"],
+            "attempt": list["attempt"],
+            "state": list["state"],
+            "out": out,
+            "artifacts": done,
+        }))?;
+    } else {
+        ui::step(&format!(
+            "build {id}: {} artifact(s) from attempt {} in {}",
+            done.len(),
+            list["attempt"],
+            out.display()
+        ));
+    }
+    Ok(0)
 }

@@ -2,6 +2,7 @@
 //! cancel; `/healthz`, `/readyz`, `/metrics`) and the reaper, in one process, so the pending
 //! count KEDA scales on exists even when no worker runs.
 
+pub mod artifacts;
 pub mod auth;
 pub mod routes;
 pub mod serve;

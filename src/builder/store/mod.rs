@@ -2,12 +2,18 @@
 //! needs. Every write is a create that refuses an existing key (S3 `If-None-Match: *`), because
 //! keys are attempt-scoped and never reused: an overwrite can only be a bug or a zombie.
 //!
-//! This round has an in-memory store (tests) and a folder store (local runs); the S3 client
-//! (object_store with `aws`, for Ceph RGW) implements the same trait next.
+//! Three stores implement it: S3 (object_store with `aws`, for Ceph RGW), a folder (local runs)
+//! and memory (tests). `Store` is the one a command chose at start.
 
+pub mod chosen;
 pub mod fs;
 pub mod memory;
+pub mod s3;
 
+pub use chosen::Store;
+
+use axum::body::Bytes;
+use futures_util::stream::BoxStream;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -74,6 +80,31 @@ pub trait ObjectStore: Send + Sync {
 
     /// Whether the store answers (for `/readyz`).
     fn ready(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An object as a stream, for serving downloads without holding a large artifact in
+    /// memory. The local stores read it whole (their objects are on this machine anyway).
+    fn open(&self, key: &str) -> impl Future<Output = Result<Opened, StoreError>> + Send {
+        let key = key.to_string();
+        async move {
+            let (bytes, meta) = self.get(&key).await?;
+            let size = bytes.len() as u64;
+            let body: ByteStream =
+                Box::pin(futures_util::stream::once(
+                    async move { Ok(Bytes::from(bytes)) },
+                ));
+            Ok(Opened { size, meta, body })
+        }
+    }
+}
+
+/// The chunks of an object being read.
+pub type ByteStream = BoxStream<'static, Result<Bytes, StoreError>>;
+
+/// An object opened for reading.
+pub struct Opened {
+    pub size: u64,
+    pub meta: Meta,
+    pub body: ByteStream,
 }
 
 /// The bytes of a body (the in-memory and folder stores read files whole).
