@@ -88,6 +88,22 @@ spec:
     spec: {containers: [{name: repo, image: 'quay.io/argoproj/argocd:v3.5.1'}]}
 ";
 
+/// Enough of the Airbyte chart's render to be applied and waited.
+const AIRBYTE: &str = "apiVersion: v1
+kind: Namespace
+metadata: {name: factory-data}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: airbyte-server, namespace: factory-data}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: airbyte}}
+  template:
+    metadata: {labels: {app: airbyte}}
+    spec: {containers: [{name: server, image: 'airbyte/server:2.2.0'}]}
+";
+
 struct Fake {
     workspaces: Vec<WorkspaceEntry>,
 }
@@ -98,6 +114,7 @@ impl Supply for Fake {
             match name {
                 "vault" => VAULT,
                 "argocd" => ARGOCD,
+                "airbyte" => AIRBYTE,
                 _ => panic!("no add-on {name} in this test"),
             },
             name,
@@ -545,4 +562,58 @@ fn the_stage_objects_appgear_writes_pass_validate_manifests() {
         "{report}\n{}",
         String::from_utf8_lossy(&v.stderr)
     );
+}
+
+/// `--profile full` installs Airbyte from its add-on (what `cluster::render::addon` supplies),
+/// waits for it, records it, and a re-run leaves it.
+#[tokio::test]
+async fn airbyte_is_applied_from_its_addon_waited_and_recorded() {
+    let api = Arc::new(Mutex::new(Api::default()));
+    let fake = Fake {
+        workspaces: workspaces(&["demo"]),
+    };
+    let opts = Options::new(Profile::Full, false, false, false).unwrap();
+    let rows = stage(&api, &opts, &fake).await.unwrap();
+    let deploy = "/apis/apps/v1/namespaces/factory-data/deployments/airbyte-server";
+    assert_eq!(
+        patched(&api),
+        ["/api/v1/namespaces/factory-data", deploy, RECORD]
+    );
+    assert!(looks_after_apply(&api, deploy) >= 2);
+    assert_eq!(
+        api.lock().unwrap().objects[RECORD].0["data"]["airbyte"],
+        "2.2.0"
+    );
+    assert!(rows[0].1.ends_with("; ready"), "{rows:?}");
+    let rows = stage(&api, &opts, &fake).await.unwrap();
+    assert_eq!(patched(&api), Vec::<String>::new());
+    assert_eq!(rows[0].1, "done: 2.2.0");
+}
+
+/// `cluster render` of stage 9: a file per asked part, what `up` applies but the seed Secret,
+/// so no generated secret is ever written into a file.
+#[test]
+fn the_render_of_the_stage_holds_every_part_but_no_secret() {
+    let fake = Fake {
+        workspaces: workspaces(&["demo"]),
+    };
+    let opts = Options::new(Profile::Full, false, true, true).unwrap();
+    let files = optional::rendered(&fake, &opts).unwrap();
+    assert_eq!(
+        files.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        ["09-airbyte.yaml", "09-vault.yaml", "09-argocd.yaml"]
+    );
+    for (file, objects) in &files {
+        for o in objects {
+            assert_ne!(o.kind, "Secret", "{file}: {}", o.describe());
+        }
+    }
+    let vault_objects = &files[1].1;
+    assert!(vault_objects.iter().any(|o| o.kind == "Job"));
+    let argocd_objects = &files[2].1;
+    assert!(argocd_objects
+        .iter()
+        .any(|o| o.describe() == "Application argocd/suite-factory"));
+    let none = Options::new(Profile::Core, false, false, false).unwrap();
+    assert!(optional::rendered(&fake, &none).unwrap().is_empty());
 }

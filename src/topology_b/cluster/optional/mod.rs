@@ -242,3 +242,29 @@ async fn refresh_tree(
     record::mark(client, applier, record::entries_for_git_tree(&digest)).await?;
     Ok("; the Git server's tree updated".into())
 }
+
+/// What `cluster render` writes for stage 9 with the same flags as `up`: one file per asked
+/// part, in the order `up` applies them. Everything `up` applies except the seed Secret: its
+/// values are generated in the cluster only, never written into a file (a `kubectl apply` of
+/// the render needs the Secret `vault/appgear-vault-seed` made first, see docs/topology-b.md).
+pub fn rendered(supply: &dyn Supply, opts: &Options) -> Result<Vec<(&'static str, Vec<Object>)>> {
+    let mut out = Vec::new();
+    if opts.airbyte {
+        out.push(("09-airbyte.yaml", supply.addon("airbyte")?));
+    }
+    if opts.vault {
+        let roles = vault::roles(&supply.suite()?)?;
+        let mut objects = supply.addon("vault")?;
+        vault::use_seed_root_token(&mut objects)?;
+        objects.extend(vault::config_objects(&roles)?);
+        out.push(("09-vault.yaml", objects));
+    }
+    if opts.argocd {
+        let tree = supply.tree()?;
+        let mut objects = argocd::core(supply.addon("argocd")?)?;
+        objects.extend(git_server::objects(&tree)?);
+        objects.extend(argocd::root_applications(&tree)?);
+        out.push(("09-argocd.yaml", objects));
+    }
+    Ok(out)
+}
