@@ -266,6 +266,14 @@ async fn run_created(
     let (code, oom) = match docker.inspect_container(id, None).await {
         Ok(info) => {
             let s = info.state.unwrap_or_default();
+            if s.running == Some(true) {
+                // The wait broke off (the Engine restarted, the connection dropped) with the
+                // recipe still running: its end is unknown, so the build goes back to the
+                // queue and the container is removed with the rest of this attempt.
+                log.line("[appgear] lost contact with the recipe's container while it ran; giving the build back")
+                    .await;
+                return Exit::Stopped;
+            }
             (s.exit_code, s.oom_killed.unwrap_or(false))
         }
         Err(e) => {
@@ -337,14 +345,20 @@ async fn follow(
     log: &mut LogSink,
     control: &mut watch::Receiver<Control>,
 ) -> Option<Exit> {
+    // The client's request timeout runs until the response starts; the Engine starts the wait's
+    // response at once, but a long build must never lose its log stream to a client timeout
+    // meant for short calls, so the two streams get one that outlasts the build.
+    let streams = docker
+        .clone()
+        .with_timeout(r.target.timeout + r.grace + Duration::from_secs(120));
     let logs_opts = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
         .stderr(true)
         .tail("all")
         .build();
-    let mut frames = Box::pin(docker.logs(id, Some(logs_opts)));
-    let mut waiter = Box::pin(docker.wait_container(id, None));
+    let mut frames = Box::pin(streams.logs(id, Some(logs_opts)));
+    let mut waiter = Box::pin(streams.wait_container(id, None));
     let mut lines = Lines::default();
     let deadline = tokio::time::sleep(r.target.timeout);
     tokio::pin!(deadline);
