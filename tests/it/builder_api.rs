@@ -30,7 +30,7 @@ fn config() -> Config {
 targets:
   web:
     image: {img}
-    command: ["sh", "-c", "i=0; while [ $i -lt 30 ]; do echo step-$i; i=$((i+1)); sleep 0.02; done; mkdir -p dist; echo ok > dist/index.html"]
+    command: ["sh", "-c", "i=0; while [ $i -lt 30 ]; do echo step-$i; i=$((i+1)); sleep 0.02; done; mkdir -p dist/app; echo ok > dist/index.html; echo nested > dist/app/main.js"]
     output_dir: dist
     artifacts: ["**"]
     timeout: 1m
@@ -262,6 +262,43 @@ async fn logs_follow_a_running_build_to_its_end_without_losing_a_line() {
     ] {
         assert!(metrics.contains(series), "{series} in\n{metrics}");
     }
+    // The committed attempt's artifacts, listed and downloaded through serve.
+    let listed = portal.artifacts(&id).await.unwrap();
+    assert_eq!(listed["attempt"], 1);
+    let mut names: Vec<&str> = listed["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app/main.js", "index.html"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = tokio::fs::File::create(dir.path().join("index.html"))
+        .await
+        .unwrap();
+    let got = portal.download(&id, "index.html", &mut file).await.unwrap();
+    assert_eq!(got.bytes, 3);
+    assert_eq!(got.sha256, sha256_hex(b"ok\n"));
+    assert_eq!(got.announced, got.sha256);
+    assert_eq!(
+        std::fs::read(dir.path().join("index.html")).unwrap(),
+        b"ok\n"
+    );
+    // A name with a folder goes through the route's wildcard.
+    let mut nested = tokio::fs::File::create(dir.path().join("main.js"))
+        .await
+        .unwrap();
+    let got = portal
+        .download(&id, "app/main.js", &mut nested)
+        .await
+        .unwrap();
+    assert_eq!(got.sha256, sha256_hex(b"nested\n"));
+    let e = portal
+        .download(&id, "missing.bin", &mut file)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("404"), "{}", e.message);
     let keys = AttemptKeys::new(
         &WorkspaceId::parse("demo").unwrap(),
         &appgear::builder::id::BuildId::parse(&id).unwrap(),

@@ -2,6 +2,7 @@
 //! scope (401 without a known token, 403 without the scope). Redis down is 503 with
 //! `Retry-After`, so N8n's retry waits and tries again.
 
+use crate::builder::api::artifacts;
 use crate::builder::api::auth::{authorize, Denied};
 use crate::builder::clock::now_ms;
 use crate::builder::config::{Config, Scope};
@@ -306,6 +307,11 @@ pub fn router<S: ObjectStore + 'static>(app: Shared<S>) -> Router {
         .route("/v1/builds/{id}", get(status::<S>))
         .route("/v1/builds/{id}/cancel", post(cancel::<S>))
         .route("/v1/builds/{id}/logs", get(logs::<S>))
+        .route("/v1/builds/{id}/artifacts", get(artifacts::list::<S>))
+        .route(
+            "/v1/builds/{id}/artifacts/{*path}",
+            get(artifacts::download::<S>),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<S>))
         .route("/metrics", get(metrics::<S>))
