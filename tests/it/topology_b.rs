@@ -326,3 +326,170 @@ fn the_project_holds_no_copy_of_the_vendor_files() {
     }
     walk(Path::new(env!("CARGO_MANIFEST_DIR")), &digests);
 }
+
+/// The vendor folder served over http by the loopback server of `topology_b_fetch`.
+fn http_vendor() -> crate::topology_b_fetch::Server {
+    crate::topology_b_fetch::Server::start(Some(vendor()))
+}
+
+fn render_with(mirror: &str, out: &Path) -> (i32, String, String) {
+    let home = out.with_extension("home");
+    let args = ["cluster", "render", "--out", out.to_str().unwrap()];
+    crate::topology_b_fetch::appgear(&home, mirror, &[], &args)
+}
+
+#[test]
+fn an_http_mirror_renders_the_same_objects_as_the_folder_mirror() {
+    let server = http_vendor();
+    let tmp = tempfile::tempdir().unwrap();
+    let (folder, http) = (tmp.path().join("folder"), tmp.path().join("http"));
+    let (code, _, err) = render_with(&vendor().display().to_string(), &folder);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = render_with(&format!("{}/", server.url()), &http);
+    assert_eq!(code, 0, "{err}");
+    let mut compared = 0;
+    for e in std::fs::read_dir(&folder).unwrap() {
+        let name = e.unwrap().file_name();
+        if !name.to_string_lossy().ends_with(".yaml") {
+            continue;
+        }
+        assert_eq!(
+            std::fs::read_to_string(folder.join(&name)).unwrap(),
+            std::fs::read_to_string(http.join(&name)).unwrap(),
+            "{name:?}"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 7, "six stage files and the kustomization");
+    let hits = server.hits();
+    for f in [
+        "/local-path-provisioner/local-path-storage.yaml",
+        "/kong/kong-ingress.yaml",
+        "/prometheus/prometheus.yaml",
+        "/keda/keda.yaml",
+        "/keda-http-add-on/keda-add-ons-http-0.15.0.yaml",
+    ] {
+        assert!(hits.iter().any(|h| h == f), "{f} not asked: {hits:?}");
+    }
+}
+
+#[test]
+fn an_http_mirror_is_checked_like_a_folder() {
+    use crate::topology_b_fetch::Reply;
+    let server = http_vendor();
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = server.url();
+
+    // A file changed on the server: refused by its pinned SHA-256.
+    server.route(
+        "/local-path-provisioner/local-path-storage.yaml",
+        Reply::Bytes(
+            b"apiVersion: v1\nkind: Namespace\nmetadata: {name: local-path-storage}\n".to_vec(),
+        ),
+    );
+    let (code, _, err) = render_with(&mirror, &tmp.path().join("changed"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: mirror {mirror}: local-path-provisioner/local-path-storage.yaml has SHA-256 "
+        )) && err.contains(
+            "but local-path-provisioner v0.0.37 pins 9781b39c24f3f651bd6d6e41b561e04e4904bbdb6d4f8c7a6009df3a702dcd65"
+        ),
+        "{err}"
+    );
+    server.route(
+        "/local-path-provisioner/local-path-storage.yaml",
+        Reply::File(vendor().join("local-path-provisioner/local-path-storage.yaml")),
+    );
+
+    // An add-on the mirror lacks: an error naming it and the mirror, never a download.
+    server.route("/keda/keda.yaml", Reply::NotFound);
+    let (code, _, err) = render_with(&mirror, &tmp.path().join("missing"));
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: add-on keda v2.20.2 is not in the mirror {mirror} or the cache"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("a mirror replaces the network"), "{err}");
+    server.route(
+        "/keda/keda.yaml",
+        Reply::File(vendor().join("keda/keda.yaml")),
+    );
+
+    // A body that never ends is cut off at the cap.
+    server.route("/kong/kong-ingress.yaml", Reply::Endless);
+    let (code, _, err) = render_with(&mirror, &tmp.path().join("endless"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "error: cannot download {mirror}/kong/kong-ingress.yaml: it is larger than 32 MiB, more than any pinned add-on file; the download was cut off"
+        )),
+        "{err}"
+    );
+    assert!(!tmp.path().join("endless/03-kong.yaml").exists());
+}
+
+/// The add-ons pinned that the vendor folder does not hold (the optional parts' charts and
+/// releases), which a mirror written from it lacks.
+fn not_in_vendor() -> Vec<String> {
+    Addon::all()
+        .filter(|a| !vendor().join(a.name()).is_dir())
+        .map(|a| a.describe())
+        .collect()
+}
+
+#[test]
+fn cluster_mirror_writes_a_folder_from_an_http_mirror() {
+    let server = http_vendor();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mirror");
+    let args = ["cluster", "mirror", "--out", out.to_str().unwrap()];
+    let (code, _, err) =
+        crate::topology_b_fetch::appgear(&tmp.path().join("home"), &server.url(), &[], &args);
+    let lacking = not_in_vendor();
+    if lacking.is_empty() {
+        assert_eq!(code, 0, "{err}");
+    } else {
+        // Every add-on the mirror holds is written; those it lacks are named, not downloaded.
+        assert_eq!(code, 3, "{err}");
+        assert!(
+            err.contains(&format!("could not get {}", lacking.join(", "))),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "wrote keda v2.20.2 (from mirror {})",
+                server.url()
+            )),
+            "{err}"
+        );
+    }
+    for f in [
+        "local-path-provisioner/local-path-storage.yaml",
+        "kong/kong-ingress.yaml",
+        "prometheus/prometheus.yaml",
+        "keda/keda.yaml",
+        "keda-http-add-on/keda-add-ons-http-0.15.0.yaml",
+        "airbyte/airbyte-2.2.0.tgz",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(vendor().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // What it wrote is a mirror folder: the render from it is the render from the http mirror.
+    let (code, _, err) = render_with(&out.display().to_string(), &tmp.path().join("a"));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = render_with(&server.url(), &tmp.path().join("b"));
+    assert_eq!(code, 0, "{err}");
+    for f in ["02-storage.yaml", "03-kong.yaml", "05-keda.yaml"] {
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("a").join(f)).unwrap(),
+            std::fs::read_to_string(tmp.path().join("b").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use super::super::mirror::Found;
 use super::super::supply::Origin;
 use super::context::Context;
 use super::render::supply_one;
-use crate::core::error::{Error, Result};
+use crate::core::error::{Error, Kind, Result};
 use crate::core::files;
 use std::path::Path;
 
@@ -20,11 +20,22 @@ pub fn write(ctx: &Context, out: &Path) -> Result<Vec<String>> {
     write_with(ctx, out, &Client::new())
 }
 
-/// As `write`, with `client` for the network and an http mirror.
+/// As `write`, with `client` for the network and an http mirror. An add-on that cannot be had
+/// (not in the mirror, upstream unreachable) does not stop the others: every one that can is
+/// written, then the error lists those that could not. A file that fails its checks stops
+/// everything, since the source itself is then not to be trusted.
 pub fn write_with(ctx: &Context, out: &Path, client: &Client) -> Result<Vec<String>> {
     let mut written = Vec::new();
+    let mut missing: Vec<(Addon, Error)> = Vec::new();
     for addon in Addon::all() {
-        let supplied = supply_one(ctx, addon, client)?;
+        let supplied = match supply_one(ctx, addon, client) {
+            Ok(s) => s,
+            Err(e) if e.kind == Kind::NotReady => {
+                missing.push((addon, e));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let files = match supplied.found {
             Found::Manifests(f) => f,
             Found::Package(p) => vec![p],
@@ -44,8 +55,23 @@ pub fn write_with(ctx: &Context, out: &Path, client: &Client) -> Result<Vec<Stri
         };
         written.push(format!("{} (from {from})", addon.describe()));
     }
-    if written.is_empty() {
-        return Err(Error::internal("no add-on is pinned"));
-    }
-    Ok(written)
+    let Some((_, first)) = missing.first() else {
+        return Ok(written);
+    };
+    let names: Vec<String> = missing.iter().map(|(a, _)| a.describe()).collect();
+    let hint = first.hint.clone().unwrap_or_default();
+    Err(Error::not_ready(format!(
+        "{}: wrote {} add-ons, but could not get {}",
+        out.display(),
+        written.len(),
+        names.join(", ")
+    ))
+    .hint(hint)
+    .detail(
+        missing
+            .into_iter()
+            .map(|(_, e)| e.message)
+            .chain(written.iter().map(|w| format!("wrote {w}")))
+            .collect(),
+    ))
 }

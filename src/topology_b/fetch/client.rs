@@ -343,6 +343,13 @@ pub fn resolve(base: &str, location: &str) -> String {
     format!("{scheme}://{authority}{dir}/{location}")
 }
 
+/// The client as an http(s) mirror's reader: plain http is allowed to the host the user named.
+impl crate::topology_b::mirror::HttpGet for Client {
+    fn get(&self, url: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        Client::get(self, url, max, Plain::Allowed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,12 +385,5 @@ mod tests {
             resolve(base, "g.yaml"),
             "https://github.com/o/r/releases/download/v1/g.yaml"
         );
-    }
-}
-
-/// The client as an http(s) mirror's reader: plain http is allowed to the host the user named.
-impl crate::topology_b::mirror::HttpGet for Client {
-    fn get(&self, url: &str, max: u64) -> Result<Option<Vec<u8>>> {
-        Client::get(self, url, max, Plain::Allowed)
     }
 }
