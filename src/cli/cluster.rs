@@ -212,8 +212,21 @@ async fn cluster_status(home: &Home, a: StatusArgs) -> Result<i32> {
             .map(|i| format!(" ({i})"))
             .unwrap_or_default()
     ));
-    for (addon, version) in &s.addons {
-        ui::out(format!("  add-on {addon} {version}"));
+    let stages: Vec<Vec<String>> = s
+        .stages
+        .iter()
+        .map(|r| {
+            let mut cells = r.cells();
+            cells[1] = match r.state {
+                status::StageState::Done => ui::green(&cells[1]),
+                status::StageState::None => cells[1].clone(),
+                _ => ui::yellow(&cells[1]),
+            };
+            cells
+        })
+        .collect();
+    if !stages.is_empty() {
+        ui::out(ui::table(&["stage", "state", "installed"], &stages));
     }
     let rows: Vec<Vec<String>> = s
         .workloads

@@ -194,6 +194,79 @@ fn init_writes_the_cluster_keys_and_dry_run_reads_them() {
     );
 }
 
+/// The line of `table` whose first cell is `first`, its cells split on runs of spaces.
+fn table_row(table: &str, first: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.trim_start().starts_with(first))
+        .unwrap_or_else(|| panic!("no row {first:?} in:\n{table}"))
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[test]
+fn status_shows_each_stage_of_an_absent_then_a_stopped_cluster() {
+    let l = Laptop::new();
+    let (code, out, err) = l.run(&["cluster", "status"]);
+    assert_eq!(code, 1, "not running is not healthy: {err}");
+    assert!(out.starts_with("cluster appgear: absent\n"), "{out}");
+    assert_eq!(
+        table_row(&out, "1 kind cluster"),
+        "1 kind cluster | missing | no cluster"
+    );
+    assert_eq!(
+        table_row(&out, "2 storage"),
+        "2 storage | missing | local-path-provisioner not installed (pinned v0.0.37)"
+    );
+    assert_eq!(
+        table_row(&out, "5 keda"),
+        "5 keda | missing | keda not installed (pinned v2.20.2), keda-http-add-on not installed (pinned v0.15.0)"
+    );
+    let (code, out, _) = l.run(&["cluster", "status", "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "absent");
+    let stages = v["stages"].as_array().unwrap();
+    assert_eq!(
+        stages
+            .iter()
+            .map(|s| s["stage"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "kind cluster",
+            "storage",
+            "kong",
+            "prometheus",
+            "keda",
+            "core services",
+            "suite image",
+            "factory suite",
+            "optional"
+        ]
+    );
+    assert_eq!(stages[4]["pins"][1]["pinned"], "v0.15.0");
+    assert!(stages[4]["pins"][1]["installed"].is_null());
+    assert_eq!(v["workloads"], serde_json::json!([]));
+
+    // kind knows the cluster (the stand-in's record of it) but no node container runs.
+    std::fs::create_dir_all(&l.kind_state).unwrap();
+    std::fs::write(l.kind_state.join("appgear.cluster"), "kind: Cluster\n").unwrap();
+    let (code, out, err) = l.run(&["cluster", "status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.starts_with("cluster appgear: stopped\n"), "{out}");
+    assert_eq!(
+        table_row(&out, "1 kind cluster"),
+        "1 kind cluster | partial | its node is stopped"
+    );
+    assert!(
+        table_row(&out, "8 factory suite").starts_with("8 factory suite | unknown"),
+        "{out}"
+    );
+}
+
 #[test]
 fn missing_kind_is_refused_with_how_to_install_it() {
     let mut l = Laptop::new();
