@@ -750,3 +750,63 @@ async fn a_starting_worker_removes_the_containers_left_by_builds_no_longer_runni
     );
     assert_eq!(removed, 3);
 }
+
+#[tokio::test]
+async fn the_worker_command_reaps_leftovers_then_runs_a_build_in_docker() {
+    use appgear::builder::commands::{run_with, Place};
+    let img = Image::build();
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("builder-config");
+    let text = format!(
+        "targets:\n  app:\n    image: {}\n    command: [\"sh\", \"-c\", \"mkdir -p /out && echo built > /out/app.bin\"]\n    output_dir: /out\n    artifacts: [\"*.bin\"]\n    timeout: 1m\n    cpus: 0.5\n    memory: 64Mi\n",
+        img.id
+    );
+    std::fs::write(&config_path, &text).unwrap();
+    let cfg = Config::parse(&text).unwrap();
+    // A workspace of its own, so the reaper judges only this test's containers.
+    let ws = format!("cmd{}", std::process::id());
+    let q = queue_of(&redis, &cfg, &ws);
+    let unknown = BuildId::parse(&format!("b{}", "1".repeat(24))).unwrap();
+    let leftover = create_labelled(
+        &img.id,
+        &[
+            ("appgear.builder.workspace", ws.clone()),
+            ("appgear.builder.build", unknown.to_string()),
+            ("appgear.builder.attempt", "1".to_string()),
+        ],
+    );
+    let id = submit(&q, "app", None).await;
+    let place = Place {
+        config: config_path,
+        workspace: ws.clone(),
+        redis_url: redis.url.clone(),
+        queue_prefix: "factory-builds".into(),
+        store_dir: dir.path().join("store"),
+    };
+    let code = run_with(
+        &place,
+        "app",
+        true,
+        dir.path().join("work"),
+        ExecutorKind::Docker,
+    )
+    .await
+    .unwrap();
+    let left = exists(&leftover);
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &leftover])
+        .output();
+    assert_eq!(code, 0);
+    assert!(
+        !left,
+        "the leftover container is removed when the worker starts"
+    );
+    assert_eq!(status(&q, &id).await, (State::Succeeded, None, Some(0)));
+    let artifact = dir
+        .path()
+        .join("store/objects")
+        .join(format!("ws-{ws}/builds/{id}/attempt-1/artifacts/app.bin"));
+    assert_eq!(std::fs::read_to_string(&artifact).unwrap(), "built\n");
+    assert!(containers_of(&id).is_empty());
+}

@@ -144,3 +144,23 @@ impl Executor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_executor_names() {
+        assert_eq!(ExecutorKind::parse("docker").unwrap(), ExecutorKind::Docker);
+        assert_eq!(
+            ExecutorKind::parse("process").unwrap(),
+            ExecutorKind::Process
+        );
+        let e = ExecutorKind::parse("podman").unwrap_err();
+        assert!(
+            e.message.contains("\"podman\" is not known"),
+            "{}",
+            e.message
+        );
+    }
+}
