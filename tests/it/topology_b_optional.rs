@@ -617,3 +617,114 @@ fn the_render_of_the_stage_holds_every_part_but_no_secret() {
     let none = Options::new(Profile::Core, false, false, false).unwrap();
     assert!(optional::rendered(&fake, &none).unwrap().is_empty());
 }
+
+/// A stand-in `vault` CLI that keeps Vault's state in a folder: which auth methods and mounts
+/// are enabled, which secrets exist (the `key=@file` arguments, as given), and every call.
+const VAULT_STANDIN: &str = r#"#!/bin/sh
+state="$VAULT_STATE"
+echo "$*" >> "$state/calls"
+[ "$VAULT_TOKEN" = "$(cat "$SEED/root-token")" ] || { echo "bad token" >&2; exit 2; }
+case "$1 $2" in
+  "auth list") if [ -f "$state/auth" ]; then echo '{"kubernetes/": {}}'; else echo '{}'; fi ;;
+  "auth enable") [ ! -f "$state/auth" ] || { echo "path is already in use" >&2; exit 2; }; touch "$state/auth" ;;
+  "secrets list") if [ -f "$state/kv" ]; then echo '{"kv/": {}}'; else echo '{}'; fi ;;
+  "secrets enable") [ ! -f "$state/kv" ] || { echo "path is already in use" >&2; exit 2; }; touch "$state/kv" ;;
+  "kv get") [ -f "$state/secret-$(echo "$4" | tr / _)" ] || { echo "No value found" >&2; exit 2; } ;;
+  "kv put") f="$state/secret-$(echo "$4" | tr / _)"; shift 4; echo "$*" > "$f" ;;
+  "policy write") [ -f "$4" ] || exit 2 ;;
+esac
+"#;
+
+/// The configuration Job's script, run twice against a stand-in `vault`: the first run enables
+/// Kubernetes auth and the KV mount, writes a policy and a role per role the suite names and
+/// seeds each path from the seed files; the second enables and seeds nothing (it only rewrites
+/// the same policies and roles), so a re-run never fails and never replaces a value.
+#[test]
+fn the_vault_configuration_script_can_run_again_and_never_carries_a_value() {
+    let fake = Fake {
+        workspaces: workspaces(&["demo", "team-b"]),
+    };
+    let roles = vault::roles(&fake.suite().unwrap()).unwrap();
+    let objects = vault::config_objects(&roles).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let (bin, state, config, seed) = (
+        d.path().join("bin"),
+        d.path().join("state"),
+        d.path().join("config"),
+        d.path().join("seed"),
+    );
+    for dir in [&bin, &state, &config, &seed] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let standin = bin.join("vault");
+    std::fs::write(&standin, VAULT_STANDIN).unwrap();
+    std::fs::set_permissions(
+        &standin,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for (k, v) in objects[0].value["data"].as_object().unwrap() {
+        std::fs::write(config.join(k), v.as_str().unwrap()).unwrap();
+    }
+    let secret = vault::seed_secret().unwrap();
+    let mut values = Vec::new();
+    for (k, v) in secret.value["stringData"].as_object().unwrap() {
+        std::fs::write(seed.join(k), v.as_str().unwrap()).unwrap();
+        values.push(v.as_str().unwrap().to_string());
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        let o = Command::new("sh")
+            .arg(config.join("configure.sh"))
+            .env("PATH", &path)
+            .env("VAULT_STATE", &state)
+            .env("SEED", &seed)
+            .env("CONFIG", &config)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let calls = std::fs::read_to_string(state.join("calls")).unwrap();
+        std::fs::remove_file(state.join("calls")).unwrap();
+        calls
+    };
+    let first = run();
+    let count = |calls: &str, what: &str| calls.lines().filter(|l| l.starts_with(what)).count();
+    assert_eq!(count(&first, "auth enable kubernetes"), 1, "{first}");
+    assert_eq!(count(&first, "secrets enable -path=kv kv-v2"), 1, "{first}");
+    assert_eq!(count(&first, "policy write"), 3, "{first}");
+    assert_eq!(count(&first, "write auth/kubernetes/role/"), 3, "{first}");
+    assert_eq!(count(&first, "kv put"), 3, "{first}");
+    assert!(first.contains(
+        "write auth/kubernetes/role/addon-factory-multiplayer bound_service_account_names=addon-factory-multiplayer bound_service_account_namespaces=ws-demo-factory,ws-team-b-factory policies=addon-factory-multiplayer ttl=1h"
+    ), "{first}");
+    let token =
+        std::fs::read_to_string(state.join("secret-appgear_addon-factory-multiplayer_config"))
+            .unwrap();
+    assert_eq!(
+        token.trim(),
+        format!("token=@{}/multiplayer-token", seed.display())
+    );
+
+    let second = run();
+    assert_eq!(count(&second, "auth enable"), 0, "{second}");
+    assert_eq!(count(&second, "secrets enable"), 0, "{second}");
+    assert_eq!(count(&second, "kv put"), 0, "{second}");
+    assert_eq!(count(&second, "write auth/kubernetes/role/"), 3, "{second}");
+    for calls in [&first, &second] {
+        for v in &values {
+            assert!(
+                !calls.contains(v.as_str()),
+                "a seeded value on a command line"
+            );
+        }
+    }
+}

@@ -211,7 +211,9 @@ fn seed_key(w: &Wanted) -> &'static str {
 pub fn script(roles: &BTreeMap<String, Role>) -> String {
     let mut s = String::from(
         "#!/bin/sh\n# Written by appgear: configures Vault for the suite. Safe to run again.\nset -eu\n\
-         VAULT_TOKEN=\"$(cat /seed/root-token)\"\nexport VAULT_TOKEN\n\
+         # The seed Secret's and the ConfigMap's volumes (other folders in appgear's tests).\n\
+         SEED=\"${SEED:-/seed}\"\nCONFIG=\"${CONFIG:-/config}\"\n\
+         VAULT_TOKEN=\"$(cat \"$SEED/root-token\")\"\nexport VAULT_TOKEN\n\
          vault auth list -format=json | grep -q '\"kubernetes/\"' || vault auth enable kubernetes\n\
          # Vault runs in the cluster: it reviews tokens with its own service account.\n\
          vault write auth/kubernetes/config kubernetes_host=https://kubernetes.default.svc:443\n",
@@ -229,7 +231,7 @@ pub fn script(roles: &BTreeMap<String, Role>) -> String {
         let sas: Vec<&str> = role.service_accounts.iter().map(String::as_str).collect();
         let nss: Vec<&str> = role.namespaces.iter().map(String::as_str).collect();
         s.push_str(&format!(
-            "vault policy write '{name}' '/config/policy-{name}.hcl'\n\
+            "vault policy write '{name}' \"$CONFIG/policy-{name}.hcl\"\n\
              vault write 'auth/kubernetes/role/{name}' bound_service_account_names='{}' bound_service_account_namespaces='{}' policies='{name}' ttl=1h\n",
             sas.join(","),
             nss.join(",")
@@ -246,7 +248,7 @@ pub fn script(roles: &BTreeMap<String, Role>) -> String {
     for ((mount, path), keys) in by_path {
         let pairs: Vec<String> = keys
             .iter()
-            .map(|(k, seed)| format!("'{k}=@/seed/{seed}'"))
+            .map(|(k, seed)| format!("\"{k}=@$SEED/{seed}\""))
             .collect();
         s.push_str(&format!(
             "vault kv get -mount='{mount}' '{path}' >/dev/null 2>&1 || vault kv put -mount='{mount}' '{path}' {}\n",
@@ -499,11 +501,11 @@ mod tests {
             }
             if line.contains("kv put") {
                 assert!(line.contains("kv get") && line.contains("||"), "{line}");
-                assert!(line.contains("=@/seed/"), "values from files: {line}");
+                assert!(line.contains("=@$SEED/"), "values from files: {line}");
             }
         }
-        assert!(s.contains("'token=@/seed/multiplayer-token'"), "{s}");
-        assert!(s.contains("'config=@/seed/builder-config'"), "{s}");
+        assert!(s.contains("\"token=@$SEED/multiplayer-token\""), "{s}");
+        assert!(s.contains("\"config=@$SEED/builder-config\""), "{s}");
         assert_eq!(
             config_objects(&r).unwrap()[1].name,
             config_objects(&r).unwrap()[1].name,
