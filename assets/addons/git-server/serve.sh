@@ -3,8 +3,10 @@
 # the rendered gitops tree and serves it read-only over the git protocol (`git daemon`).
 #
 # Why git://: Argo CD's repo-server lists refs with go-git and fetches with the git CLI. Both
-# speak the git protocol and git's smart HTTP; neither works with a "dumb" HTTP folder (go-git
-# cannot list its refs). `git daemon` is the smallest smart server there is: no HTTP server,
+# speak the git protocol and git's smart HTTP; go-git cannot list the refs of a "dumb" HTTP
+# folder. For a URL that is not http(s), Argo CD v3.5.1 hands go-git's own transport the URL's
+# scheme (util/git/workaround.go, newClient), and a repository with no registered credentials
+# gets none: git:// works as it is. `git daemon` is the smallest smart server: no HTTP server,
 # no CGI, nothing to configure, and read-only unless told otherwise (receive-pack is off).
 #
 # The same script runs in the pod (from a ConfigMap) and in appgear's tests on a host.
