@@ -89,8 +89,7 @@ impl FileSource for Folder {
     }
 }
 
-/// An HTTP GET of at most `max` bytes: `None` for 404. The client itself is network IO and
-/// arrives with the cluster commands.
+/// An HTTP GET of at most `max` bytes: `None` for 404. `fetch::client::Client` is the real one.
 pub trait HttpGet {
     fn get(&self, url: &str, max: u64) -> Result<Option<Vec<u8>>>;
 }

@@ -3,8 +3,8 @@
 //! with one set, an add-on it lacks and the cache lacks is an error, never a download.
 //!
 //! `decide` is the pure policy; `supply` carries it out with a mirror reader, the cache and an
-//! `Upstream`. Fetching upstream (release downloads, `helm pull` + `helm template`) is network
-//! IO that comes with the cluster commands; until then `Offline` says what to do instead.
+//! `Upstream`: `fetch::upstream::Network` downloads release files and chart packages at their
+//! pinned version; `Offline` stands for no network (tests, and what to say without one).
 
 use super::addons::{self, Addon};
 use super::cache::{Cache, Entry};
@@ -48,7 +48,7 @@ pub trait Upstream {
     fn fetch(&self, addon: Addon) -> Result<Found>;
 }
 
-/// No network fetch (yet): the clear error of the offline path.
+/// No network: the clear error of the offline path.
 pub struct Offline;
 
 impl Upstream for Offline {

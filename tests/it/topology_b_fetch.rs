@@ -599,3 +599,73 @@ fn without_helm_a_chart_add_on_is_a_clear_error() {
     assert!(err.contains("hint: install helm 3 or 4"), "{err}");
     assert!(!out.join("09-airbyte.yaml").exists());
 }
+
+#[test]
+fn cluster_mirror_without_a_mirror_fetches_upstream_and_caches() {
+    let server = upstream();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = appgear::topology_a::home::Home::new(tmp.path().join("home"));
+    let mut ctx = appgear::topology_b::cluster::context::Context::load(&home).unwrap();
+    ctx.settings.addons_mirror = None;
+    let out = tmp.path().join("mirror");
+    let client = routed(&server);
+    // The loopback upstream serves what ../shared/vendor holds; the charts of Kong, Prometheus
+    // and the optional parts are not there, so those are named as missing, after the others
+    // are written.
+    let e = appgear::topology_b::cluster::mirror::write_with(&ctx, &out, &client).unwrap_err();
+    let missing: Vec<String> = Addon::all()
+        .filter(|a| {
+            ![
+                "local-path-provisioner",
+                "keda",
+                "keda-http-add-on",
+                "airbyte",
+            ]
+            .contains(&a.name())
+        })
+        .map(|a| a.describe())
+        .collect();
+    assert_eq!(
+        e.message,
+        format!(
+            "{}: wrote 4 add-ons, but could not get {}",
+            out.display(),
+            missing.join(", ")
+        )
+    );
+    assert!(
+        e.detail
+            .contains(&"wrote keda v2.20.2 (from upstream)".to_string()),
+        "{:?}",
+        e.detail
+    );
+    for (written, source) in [
+        ("keda/keda.yaml", "keda/keda.yaml"),
+        (
+            "local-path-provisioner/local-path-storage.yaml",
+            "local-path-provisioner/local-path-storage.yaml",
+        ),
+        ("airbyte/airbyte-2.2.0.tgz", AIRBYTE_TGZ),
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(written)).unwrap(),
+            std::fs::read(vendor().join(source)).unwrap(),
+            "{written}"
+        );
+    }
+    // The home's cache holds what was fetched: the next run asks upstream only for the rest.
+    let cache = Cache::in_home(home.root());
+    assert!(matches!(
+        cache.get(Addon::named("keda").unwrap()).unwrap(),
+        Entry::Found(_)
+    ));
+    let before = server.hits();
+    let _ = appgear::topology_b::cluster::mirror::write_with(&ctx, &out, &client);
+    let asked: Vec<String> = server.hits()[before.len()..].to_vec();
+    assert!(
+        !asked
+            .iter()
+            .any(|h| h.contains("keda") || h.contains("airbyte")),
+        "{asked:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! How appgear renders each chart add-on: release, namespace, values and the extra `helm
 //! template` flags, and what it does to the output (pure).
 //!
-//! Kong's and Prometheus's values are `assets/addons/<name>/values.yaml`; Airbyte's are the
+//! Kong's, Prometheus's and Vault's values are `assets/addons/<name>/values.yaml`; Airbyte's are the
 //! values `gitops render` writes into its Argo CD Application (one source of truth: the local
 //! cluster runs the chart as Argo CD would).
 
@@ -18,6 +18,10 @@ const KONG_VALUES: &str = include_str!(concat!(
 const PROMETHEUS_VALUES: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/assets/addons/prometheus/values.yaml"
+));
+const VAULT_VALUES: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/addons/vault/values.yaml"
 ));
 
 /// One `helm template` run.
@@ -51,6 +55,8 @@ pub fn recipe(addon: Addon) -> Result<Recipe> {
             &["--api-versions", "networking.k8s.io/v1/IngressClass"],
         ),
         "prometheus" => (PROMETHEUS_VALUES, &[]),
+        // The chart's helm-test pod is of no use in an applied render.
+        "vault" => (VAULT_VALUES, &["--skip-tests"]),
         // A chart pinned without values of appgear's renders with the chart's defaults.
         _ => ("", &[]),
     };
