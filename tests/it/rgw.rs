@@ -34,7 +34,14 @@ fn uuid() -> String {
 
 impl Rgw {
     pub fn start() -> Rgw {
-        for tool in ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "monmaptool"] {
+        for tool in [
+            "ceph-mon",
+            "ceph-osd",
+            "radosgw",
+            "radosgw-admin",
+            "ceph",
+            "monmaptool",
+        ] {
             if which(tool).is_none() {
                 panic!(
                     "{tool} is not installed: the S3 tests run a real Ceph RGW; install Debian's \
@@ -106,8 +113,19 @@ impl Rgw {
         rgw.run(
             "ceph-authtool",
             &[
-                &keyring, "--gen-key", "-n", "client.admin", "--cap", "mon", "allow *", "--cap",
-                "osd", "allow *", "--cap", "mgr", "allow *",
+                &keyring,
+                "--gen-key",
+                "-n",
+                "client.admin",
+                "--cap",
+                "mon",
+                "allow *",
+                "--cap",
+                "osd",
+                "allow *",
+                "--cap",
+                "mgr",
+                "allow *",
             ],
         );
         let monmap = rgw.path("monmap");
@@ -125,11 +143,22 @@ impl Rgw {
         );
         rgw.ceph(
             "ceph-mon",
-            &["--mkfs", "-i", "a", "--monmap", &monmap, "--keyring", &keyring],
+            &[
+                "--mkfs",
+                "-i",
+                "a",
+                "--monmap",
+                &monmap,
+                "--keyring",
+                &keyring,
+            ],
         );
         rgw.mon = Some(rgw.daemon("ceph-mon", &["-i", "a"]));
         let osd_uuid = uuid();
-        let id = rgw.ceph("ceph", &["osd", "new", &osd_uuid]).trim().to_string();
+        let id = rgw
+            .ceph("ceph", &["osd", "new", &osd_uuid])
+            .trim()
+            .to_string();
         let osd_keyring = rgw.path("osd/keyring");
         let key = rgw.ceph(
             "ceph",
@@ -164,7 +193,14 @@ impl Rgw {
         );
         rgw.osd = Some(rgw.daemon(
             "ceph-osd",
-            &["-i", &id, "--osd-data", &osd_data, "--keyring", &osd_keyring],
+            &[
+                "-i",
+                &id,
+                "--osd-data",
+                &osd_data,
+                "--keyring",
+                &osd_keyring,
+            ],
         ));
         let gw_key = rgw.ceph(
             "ceph",
@@ -269,7 +305,11 @@ impl Rgw {
         let deadline = Instant::now() + Duration::from_secs(120);
         while http_status(self.port).is_none() {
             if Instant::now() > deadline {
-                panic!("radosgw did not answer on port {} within 2 minutes\n{}", self.port, self.logs());
+                panic!(
+                    "radosgw did not answer on port {} within 2 minutes\n{}",
+                    self.port,
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -313,6 +353,56 @@ impl Rgw {
         assert_eq!(code, "200", "creating bucket {name} on {}", self.endpoint);
     }
 
+    /// `curl` signed with the test user's keys against `/<bucket>/<key>`: (status line and
+    /// headers, body).
+    fn signed(&self, method: &str, bucket: &str, key: &str) -> (String, Vec<u8>) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let head = dir.path().join("head");
+        let body = dir.path().join("body");
+        let url = format!("{}/{bucket}/{key}", self.endpoint);
+        let (head_s, body_s) = (head.display().to_string(), body.display().to_string());
+        let mut args = vec![
+            "-s",
+            "-D",
+            &head_s,
+            "-o",
+            &body_s,
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+        ];
+        let user = format!("{ACCESS_KEY}:{SECRET_KEY}");
+        args.extend(["--user", &user]);
+        args.extend([
+            "-H",
+            "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ]);
+        if method == "HEAD" {
+            args.push("-I");
+        }
+        args.push(&url);
+        self.run("curl", &args);
+        (
+            std::fs::read_to_string(&head).unwrap_or_default(),
+            std::fs::read(&body).unwrap_or_default(),
+        )
+    }
+
+    /// An object's bytes, fetched by curl (not by the client under test).
+    pub fn fetch(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let (head, body) = self.signed("GET", bucket, key);
+        assert!(head.starts_with("HTTP/1.1 200"), "GET {key}: {head}");
+        body
+    }
+
+    /// A response header of `HEAD /<bucket>/<key>` (lowercase name), as RGW sends it.
+    pub fn head(&self, bucket: &str, key: &str, name: &str) -> Option<String> {
+        let (head, _) = self.signed("HEAD", bucket, key);
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim().eq_ignore_ascii_case(name)).then(|| v.trim().trim_matches('"').to_string())
+        })
+    }
+
     /// The environment a builder process needs to use this RGW with `bucket`.
     pub fn env(&self, bucket: &str) -> Vec<(String, String)> {
         vec![
@@ -322,7 +412,6 @@ impl Rgw {
             ("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into()),
         ]
     }
-
 }
 
 impl Drop for Rgw {
@@ -342,7 +431,8 @@ impl Drop for Rgw {
 fn http_status(port: u16) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
     let mut buf = [0u8; 32];
     let n = s.read(&mut buf).ok()?;
     let head = std::str::from_utf8(&buf[..n]).ok()?;

@@ -240,11 +240,16 @@ impl S3Store {
                 StoreError::AlreadyExists(key.to_string())
             }
             object_store::Error::InvalidPath { .. } => StoreError::BadKey(key.to_string()),
-            other => StoreError::Unavailable(format!(
-                "{} {key}: {}",
-                self.describe(),
-                scrub(&other.to_string(), &self.secret)
-            )),
+            other => {
+                let text = scrub(&other.to_string(), &self.secret);
+                StoreError::Unavailable(match s3_code(&text) {
+                    Some("NoSuchBucket") => {
+                        format!("{}: the bucket does not exist", self.describe())
+                    }
+                    Some(code) => format!("{} {key}: S3 answered {code}", self.describe()),
+                    None => format!("{} {key}: {text}", self.describe()),
+                })
+            }
         }
     }
 
@@ -321,6 +326,14 @@ impl S3Store {
             }
         }
     }
+}
+
+/// The `<Code>` of an S3 error answer quoted in `text`, e.g. `NoSuchBucket`, `AccessDenied`,
+/// `SignatureDoesNotMatch`: the one word worth showing out of the XML.
+fn s3_code(text: &str) -> Option<&str> {
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(&text[start..start + len]).filter(|c| !c.is_empty())
 }
 
 /// `text` without `secret` in it.
@@ -547,6 +560,14 @@ mod tests {
             assert!(e.message.contains(want), "{pairs:?}: {}", e.message);
             assert!(!e.message.contains("SK@"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn s3_error_codes_are_picked_out() {
+        let t = "404 Not Found: <?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message></Message></Error>";
+        assert_eq!(s3_code(t), Some("NoSuchBucket"));
+        assert_eq!(s3_code("connection refused"), None);
+        assert_eq!(s3_code("<Code></Code>"), None);
     }
 
     #[test]
