@@ -597,25 +597,25 @@ fn the_render_of_the_stage_holds_every_part_but_no_secret() {
     let fake = Fake {
         workspaces: workspaces(&["demo"]),
     };
-    let opts = Options::new(Profile::Full, false, true, true).unwrap();
-    let files = optional::rendered(&fake, &opts).unwrap();
+    let files = optional::rendered(&fake, true, true).unwrap();
     assert_eq!(
         files.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
-        ["09-airbyte.yaml", "09-vault.yaml", "09-argocd.yaml"]
+        ["09-vault.yaml", "09-argocd.yaml"]
     );
     for (file, objects) in &files {
         for o in objects {
             assert_ne!(o.kind, "Secret", "{file}: {}", o.describe());
         }
     }
-    let vault_objects = &files[1].1;
-    assert!(vault_objects.iter().any(|o| o.kind == "Job"));
-    let argocd_objects = &files[2].1;
-    assert!(argocd_objects
+    assert!(files[0].1.iter().any(|o| o.kind == "Job"));
+    assert!(files[1]
+        .1
         .iter()
         .any(|o| o.describe() == "Application argocd/suite-factory"));
-    let none = Options::new(Profile::Core, false, false, false).unwrap();
-    assert!(optional::rendered(&fake, &none).unwrap().is_empty());
+    assert!(optional::rendered(&fake, false, false).unwrap().is_empty());
+    let only_argocd = optional::rendered(&fake, false, true).unwrap();
+    assert_eq!(only_argocd.len(), 1);
+    assert_eq!(only_argocd[0].0, "09-argocd.yaml");
 }
 
 /// A stand-in `vault` CLI that keeps Vault's state in a folder: which auth methods and mounts

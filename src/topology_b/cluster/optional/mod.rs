@@ -243,28 +243,33 @@ async fn refresh_tree(
     Ok("; the Git server's tree updated".into())
 }
 
-/// What `cluster render` writes for stage 9 with the same flags as `up`: one file per asked
-/// part, in the order `up` applies them. Everything `up` applies except the seed Secret: its
-/// values are generated in the cluster only, never written into a file (a `kubectl apply` of
-/// the render needs the Secret `vault/appgear-vault-seed` made first, see docs/topology-b.md).
-pub fn rendered(supply: &dyn Supply, opts: &Options) -> Result<Vec<(&'static str, Vec<Object>)>> {
+/// The files `cluster render --with-vault --with-argocd` adds (Airbyte's, `09-airbyte.yaml`,
+/// is written by `cluster::render` itself), in the order `up` applies them.
+pub const RENDERED_FILES: &[&str] = &["09-vault.yaml", "09-argocd.yaml"];
+
+/// What `cluster render` writes for Vault and Argo CD: everything `up` applies except the seed
+/// Secret, whose values are generated in the cluster only and never written into a file (a
+/// `kubectl apply` of the render needs the Secret `vault/appgear-vault-seed` made first, see
+/// docs/topology-b.md).
+pub fn rendered(
+    supply: &dyn Supply,
+    vault: bool,
+    argocd: bool,
+) -> Result<Vec<(&'static str, Vec<Object>)>> {
     let mut out = Vec::new();
-    if opts.airbyte {
-        out.push(("09-airbyte.yaml", supply.addon("airbyte")?));
-    }
-    if opts.vault {
+    if vault {
         let roles = vault::roles(&supply.suite()?)?;
         let mut objects = supply.addon("vault")?;
         vault::use_seed_root_token(&mut objects)?;
         objects.extend(vault::config_objects(&roles)?);
-        out.push(("09-vault.yaml", objects));
+        out.push((RENDERED_FILES[0], objects));
     }
-    if opts.argocd {
+    if argocd {
         let tree = supply.tree()?;
         let mut objects = argocd::core(supply.addon("argocd")?)?;
         objects.extend(git_server::objects(&tree)?);
         objects.extend(argocd::root_applications(&tree)?);
-        out.push(("09-argocd.yaml", objects));
+        out.push((RENDERED_FILES[1], objects));
     }
     Ok(out)
 }
