@@ -493,3 +493,48 @@ fn cluster_mirror_writes_a_folder_from_an_http_mirror() {
         );
     }
 }
+
+#[test]
+fn appgears_chart_values_are_the_ones_the_vendor_renders_were_made_with() {
+    // vendor/README.md: Kong rendered with values-kind.yaml, Prometheus with values.yaml. The
+    // values appgear renders the downloaded packages with must be the same values (comments
+    // and order aside), so the network path gives the objects the mirror gives.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/addons");
+    for (ours, theirs) in [
+        ("kong/values.yaml", "kong/values-kind.yaml"),
+        ("prometheus/values.yaml", "prometheus/values.yaml"),
+    ] {
+        let read = |p: PathBuf| -> serde_json::Value {
+            serde_norway::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+        };
+        assert_eq!(read(root.join(ours)), read(vendor().join(theirs)), "{ours}");
+    }
+}
+
+#[test]
+fn airbyte_comes_from_an_http_mirror_as_a_package_and_is_rendered() {
+    let server = http_vendor();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let args = [
+        "cluster",
+        "render",
+        "--out",
+        out.to_str().unwrap(),
+        "--with-airbyte",
+    ];
+    let helm = crate::topology_b_fetch::helm_dir();
+    let (code, _, err) =
+        crate::topology_b_fetch::appgear(&tmp.path().join("home"), &server.url(), &[helm], &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(server
+        .hits()
+        .iter()
+        .any(|h| h == "/airbyte/airbyte-2.2.0.tgz"));
+    let text = std::fs::read_to_string(out.join("09-airbyte.yaml")).unwrap();
+    assert!(
+        text.contains("\"name\": \"airbyte-server\""),
+        "{}",
+        &text[..200]
+    );
+}
