@@ -75,9 +75,6 @@ struct OutState {
     ended: bool,
 }
 
-/// Frames kept room for after a burst (more is given back once the queue is empty).
-const KEEP_SLOTS: usize = 8;
-
 impl Outbox {
     pub fn new(capacity: usize) -> Arc<Self> {
         Arc::new(Outbox {
@@ -135,8 +132,10 @@ impl Outbox {
                     return Out::Close(why);
                 }
                 if let Some(f) = st.frames.pop_front() {
-                    if st.frames.is_empty() && st.frames.capacity() > KEEP_SLOTS {
-                        st.frames.shrink_to(KEEP_SLOTS);
+                    // An idle session holds no slots: they are allocated again by the next
+                    // frame (a small allocation beside the frame's write).
+                    if st.frames.is_empty() {
+                        st.frames = VecDeque::new();
                     }
                     return Out::Frame(f);
                 }

@@ -1,20 +1,19 @@
-//! Accepting connections for `axum::serve`: every socket gets a place among the pending
-//! connections (see `pending`) and is read through [`GuardedIo`], which cuts it when it waits
-//! too long for a request head or is evicted. A failing `accept` (at the open-file limit, for
-//! instance) is logged and retried with a growing pause rather than in a busy loop, and frees a
-//! descriptor by closing the connection that has waited longest for its request.
+//! Accepting connections for the HTTP server (`http`): every socket gets a place among the
+//! pending connections (see `pending`) and is read through [`GuardedIo`], which cuts it when it
+//! waits too long for a request head or is evicted. A failing `accept` (at the open-file limit,
+//! for instance) is logged and retried with a growing pause rather than in a busy loop, and
+//! frees a descriptor by closing the connection that has waited longest for its request.
 //!
-//! (axum's own `serve` sets no header timeout, and `hyper_util`, which has one, is not a
-//! dependency of the crate: the deadline is enforced on the socket instead.)
+//! (hyper's own header timeout counts from the first byte of a request and knows nothing of the
+//! eviction: the deadline is enforced on the socket instead.) Once a connection becomes an editor
+//! session, [`GuardedIo::into_stream`] gives the bare socket back, so that an idle session holds
+//! neither the guard nor its timer.
 
 use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, Metrics};
 use crate::multiplayer::server::pending::{Access, ConnHandle, PendingConnections};
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -49,16 +48,15 @@ impl GatewayListener {
     }
 }
 
-impl Listener for GatewayListener {
-    type Io = GuardedIo;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (GuardedIo, SocketAddr) {
+impl GatewayListener {
+    /// The next connection that got a place. Cancel-safe: nothing is lost when the caller stops
+    /// waiting (a socket is taken and placed without waiting in between).
+    pub async fn accept(&mut self) -> GuardedIo {
         let mut backoff = FIRST_BACKOFF;
         loop {
             match self.listener.accept().await {
-                Ok((stream, addr)) => match self.pending.admit() {
-                    Some(conn) => return (GuardedIo::new(stream, conn), addr),
+                Ok((stream, _)) => match self.pending.admit() {
+                    Some(conn) => return GuardedIo::new(stream, conn),
                     None => {
                         // Every place is held by a request being answered: this one waits its
                         // turn by reconnecting (dropping the socket closes it).
@@ -97,10 +95,6 @@ impl Listener for GatewayListener {
             }
         }
     }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
@@ -132,31 +126,44 @@ impl Throttle {
     }
 }
 
-/// Requests find their connection's place in their extensions (`ConnectInfo<ConnHandle>`).
-impl Connected<IncomingStream<'_, GatewayListener>> for ConnHandle {
-    fn connect_info(stream: IncomingStream<'_, GatewayListener>) -> Self {
-        stream.io().conn.clone()
-    }
-}
-
 /// A socket whose reads are cut when its pending place says so. Writes pass through: what
 /// the gateway writes before the upgrade is small and fits the socket's buffer.
 pub struct GuardedIo {
     stream: TcpStream,
-    conn: ConnHandle,
+    conn: Place,
     timer: Pin<Box<Sleep>>,
     /// Once cut, every read fails the same way.
     cut: Option<io::ErrorKind>,
+}
+
+/// The connection's pending place, given back when the socket is dropped or handed on.
+struct Place(ConnHandle);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.forget();
+    }
 }
 
 impl GuardedIo {
     fn new(stream: TcpStream, conn: ConnHandle) -> Self {
         GuardedIo {
             stream,
-            conn,
+            conn: Place(conn),
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
             cut: None,
         }
+    }
+
+    /// The connection's place, which its requests find in their extensions.
+    pub fn conn(&self) -> &ConnHandle {
+        &self.conn.0
+    }
+
+    /// The bare socket, for a connection that became an editor session (it left the pending
+    /// budget already; its place, timer and guard are dropped here).
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
     }
 
     fn cut(&mut self, kind: io::ErrorKind) -> Poll<io::Result<()>> {
@@ -166,12 +173,6 @@ impl GuardedIo {
             _ => "closed to make room for a newer connection",
         };
         Poll::Ready(Err(io::Error::new(kind, why)))
-    }
-}
-
-impl Drop for GuardedIo {
-    fn drop(&mut self) {
-        self.conn.forget();
     }
 }
 
@@ -185,7 +186,7 @@ impl AsyncRead for GuardedIo {
         if let Some(kind) = this.cut {
             return this.cut(kind);
         }
-        match this.conn.check(cx.waker()) {
+        match this.conn.0.check(cx.waker()) {
             Access::Free => {}
             Access::Evicted => return this.cut(io::ErrorKind::ConnectionAborted),
             Access::Until(deadline) => {
@@ -193,7 +194,7 @@ impl AsyncRead for GuardedIo {
                     this.timer.as_mut().reset(deadline);
                 }
                 if this.timer.as_mut().poll(cx).is_ready() {
-                    this.conn.timed_out();
+                    this.conn.0.timed_out();
                     return this.cut(io::ErrorKind::TimedOut);
                 }
             }

@@ -12,8 +12,9 @@ use crate::multiplayer::redis::persistence::RedisDocStore;
 use crate::multiplayer::redis::pubsub::RedisBackplane;
 use crate::multiplayer::room::link::SessionIds;
 use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::http as server;
 use crate::multiplayer::server::listener::GatewayListener;
-use crate::multiplayer::server::pending::{ConnHandle, PendingConnections};
+use crate::multiplayer::server::pending::PendingConnections;
 use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::server::routes;
 use crate::multiplayer::server::slots::ConnectionSlots;
@@ -102,8 +103,7 @@ pub async fn serve(config: GatewayConfig) -> Result<i32> {
         log::info("stopping: closing sessions with 1012 so that clients reconnect elsewhere");
         stop.shutdown.send_replace(true);
     })
-    .await
-    .map_err(|e| Error::internal(format!("the HTTP server failed: {e}")))?;
+    .await;
     // Sessions were told to close; give them a moment, then flush every room.
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while ctx.metrics.active_sessions.load(Ordering::Relaxed) > 0 {
@@ -126,17 +126,14 @@ pub async fn http(
     ctx: Arc<Context>,
     rooms: Arc<Registry>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let pending = PendingConnections::new(
         ctx.config.max_pending_connections,
         ctx.config.header_timeout,
         ctx.metrics.clone(),
     );
     let listener = GatewayListener::new(listener, pending, ctx.metrics.clone());
-    let app = routes::router(ctx, rooms).into_make_service_with_connect_info::<ConnHandle>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
+    server::serve(listener, routes::router(ctx, rooms), stop).await
 }
 
 async fn wait_for_signal() {

@@ -7,6 +7,7 @@ use crate::multiplayer::metrics::inc;
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::server::auth::editor_claims;
 use crate::multiplayer::server::context::Context;
+use crate::multiplayer::server::handshake::Handshake;
 use crate::multiplayer::server::pending::ConnHandle;
 use crate::multiplayer::server::registry::Registry;
 use crate::multiplayer::server::reply::{busy, text};
@@ -14,21 +15,31 @@ use crate::multiplayer::server::room_path::room_from_path;
 use crate::multiplayer::server::session;
 use crate::multiplayer::server::slots::Slot;
 use crate::multiplayer::token::Claims;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// tungstenite's read buffer: allocated and zero-filled on the first read, so it is resident for
 /// every connection (16 KiB of the 26 KiB an idle connection cost with 16 KiB here). Editors
-/// send small frames; a large one still passes (the buffer grows to hold it, read this much at
-/// a time).
-const READ_BUFFER: usize = 1024;
+/// send small frames (an awareness update, a keystroke's update: tens to hundreds of bytes); a
+/// large one still passes (the buffer grows to hold it, read this much at a time).
+const READ_BUFFER: usize = 512;
 /// How much tungstenite buffers before it writes (a threshold, not an allocation).
 const WRITE_BUFFER: usize = 16 * 1024;
+
+/// The WebSocket's limits: a message (one per frame) and a frame may be as large as
+/// `--max-message-size`, no larger.
+fn socket_config(max_message_size: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(Some(max_message_size))
+        .max_frame_size(Some(max_message_size))
+}
 
 /// The room a path under the prefix names; `Err` for a name that is not usable (refused with
 /// 4400 after the handshake). A path outside the prefix is answered with 404.
@@ -91,26 +102,15 @@ pub async fn upgrade(
     State(rooms): State<Arc<Registry>>,
     RoomName(room): RoomName,
     Admitted(slot, conn): Admitted,
-    ws: WebSocketUpgrade,
+    ws: Handshake,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let offered: Vec<String> = ws
-        .requested_protocols()
-        .filter_map(|h| h.to_str().ok().map(str::to_string))
-        .collect();
-    let (claims, echo) = editor_claims(&ctx, &offered, query.get("token"));
+    let (claims, echo) = editor_claims(&ctx, ws.offered(), query.get("token"));
     let verdict: Result<(String, Claims), Close> = room
         .map_err(|()| close::BAD_ROOM)
         .and_then(|room| Ok((room, claims?)));
-    let max = ctx.config.max_message_size;
-    let mut ws = ws
-        .max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER);
-    if let Some(p) = echo.and_then(|p| HeaderValue::from_str(&p).ok()) {
-        ws.set_selected_protocol(p);
-    }
+    let config = socket_config(ctx.config.max_message_size);
+    let protocol = echo.and_then(|p| HeaderValue::from_str(&p).ok());
     match verdict {
         Ok((room, claims)) => {
             // Now, not once the upgrade is done: until then the connection must not be
@@ -118,9 +118,8 @@ pub async fn upgrade(
             if let Some(conn) = conn {
                 conn.became_session();
             }
-            ws.on_upgrade(move |socket| async move {
-                session::run(socket, ctx, rooms, room, claims).await;
-                drop(slot);
+            ws.accept(protocol, config, move |socket| {
+                session::start(socket, ctx, rooms, room, claims, slot)
             })
         }
         Err(why) => {
@@ -129,7 +128,7 @@ pub async fn upgrade(
             // editor's place, or unauthenticated peers could push editors into 503. It stays
             // among the pending connections until it closes.
             drop(slot);
-            ws.on_upgrade(move |socket| session::refuse(socket, why))
+            ws.accept(protocol, config, move |socket| session::refuse(socket, why))
         }
     }
 }
