@@ -50,22 +50,6 @@ pub async fn run_checks(home: &Home) -> Vec<Finding> {
     out.push(check_disk(home.root()));
     out.push(check_memory());
     out.push(check_domain(settings.domain.as_str()));
-    for tool in ["kind", "kubectl", "helm"] {
-        out.push(match which::which(tool) {
-            Ok(p) => finding(
-                &format!("{tool} on PATH"),
-                Level::Ok,
-                p.display().to_string(),
-                None,
-            ),
-            Err(_) => finding(
-                &format!("{tool} on PATH"),
-                Level::Warn,
-                "not found (needed only to run Topology B on a local kind cluster)",
-                Some(format!("install {tool} to run Topology B locally")),
-            ),
-        });
-    }
     out
 }
 

@@ -8,7 +8,7 @@ use super::preflight::{self, Finding};
 use super::settings::{ClusterSettings, HTTPS_PORT, HTTP_PORT};
 use super::stages::Profile;
 use crate::core::error::{Error, Result};
-use crate::core::ports::{self, Fix};
+use crate::core::ports::{self, Busy, Fix};
 use std::path::Path;
 
 /// The numbers preflight judges.
@@ -30,7 +30,7 @@ pub struct Facts {
 pub const FACTS_OVERRIDE: &str = "APPGEAR_TEST_MACHINE_FACTS";
 
 /// Docker's CPUs and memory, through Topology A's one Docker client.
-async fn docker_resources() -> Result<(u64, u64)> {
+pub async fn docker_resources() -> Result<(u64, u64)> {
     let docker = crate::topology_a::stack::docker::connect().await?;
     let info = docker.info().await.map_err(|e| {
         Error::not_ready(format!(
@@ -61,6 +61,12 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 /// Measure the machine. Docker unreachable is the error `cluster up` stops with (exit 3).
 pub async fn measure(home: &Path) -> Result<Facts> {
     let (cpus, memory) = docker_resources().await?;
+    Ok(with_docker(measure_local(home), cpus, memory))
+}
+
+/// Everything but Docker's numbers (left 0): the tools, inotify, disk. `doctor` reports these
+/// even when Docker does not answer.
+pub fn measure_local(home: &Path) -> Facts {
     let inotify = cfg!(target_os = "linux").then(|| {
         (
             read_number("/proc/sys/fs/inotify/max_user_watches").unwrap_or(0),
@@ -68,8 +74,8 @@ pub async fn measure(home: &Path) -> Result<Facts> {
         )
     });
     let mut facts = Facts {
-        cpus,
-        memory,
+        cpus: 0,
+        memory: 0,
         disk_free: free_bytes(home),
         inotify,
         kind: kind::version_of("kind", &["version"]),
@@ -79,7 +85,17 @@ pub async fn measure(home: &Path) -> Result<Facts> {
     if let Ok(text) = std::env::var(FACTS_OVERRIDE) {
         apply_override(&mut facts, &text);
     }
-    Ok(facts)
+    facts
+}
+
+/// `facts` with Docker's CPUs and memory (the override, if any, still wins).
+pub fn with_docker(mut facts: Facts, cpus: u64, memory: u64) -> Facts {
+    facts.cpus = cpus;
+    facts.memory = memory;
+    if let Ok(text) = std::env::var(FACTS_OVERRIDE) {
+        apply_override(&mut facts, &text);
+    }
+    facts
 }
 
 fn apply_override(facts: &mut Facts, text: &str) {
@@ -116,20 +132,32 @@ pub fn findings(facts: &Facts, profile: Profile) -> Vec<Finding> {
     out
 }
 
+/// Each of the cluster's host ports with its `.env` key, and who holds it when it is busy.
+pub fn port_holders(settings: &ClusterSettings) -> Vec<(u16, &'static str, Option<Busy>)> {
+    let ip = settings.bind.to_string();
+    [
+        (settings.http_port, HTTP_PORT),
+        (settings.https_port, HTTPS_PORT),
+    ]
+    .into_iter()
+    .map(|(port, key)| (port, key, ports::busy(&ip, port, Fix::EnvKey(key))))
+    .collect()
+}
+
+/// The line a busy cluster port is refused with.
+pub fn busy_port(settings: &ClusterSettings, port: u16, key: &str, busy: &Busy) -> String {
+    format!(
+        "port {port} ({key}) on {} is in use by {}; the kind cluster publishes Kong there",
+        settings.bind, busy.holder
+    )
+}
+
 /// The cluster's host ports, free or held by someone: checked only when the cluster does not
 /// exist yet (a running cluster's node holds them itself).
 pub fn ports_free(settings: &ClusterSettings) -> Result<()> {
-    let ip = settings.bind.to_string();
-    for (port, key) in [
-        (settings.http_port, HTTP_PORT),
-        (settings.https_port, HTTPS_PORT),
-    ] {
-        if let Some(busy) = ports::busy(&ip, port, Fix::EnvKey(key)) {
-            return Err(Error::not_ready(format!(
-                "port {port} ({key}) on {ip} is in use by {}; the kind cluster publishes Kong there",
-                busy.holder
-            ))
-            .hint(busy.hint));
+    for (port, key, busy) in port_holders(settings) {
+        if let Some(busy) = busy {
+            return Err(Error::not_ready(busy_port(settings, port, key, &busy)).hint(busy.hint));
         }
     }
     Ok(())

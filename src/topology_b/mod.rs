@@ -22,6 +22,7 @@ pub mod addons;
 pub mod api;
 pub mod cache;
 pub mod cluster;
+pub mod doctor;
 pub mod fetch;
 pub mod image;
 pub mod kind;

@@ -314,6 +314,73 @@ fn a_busy_port_names_its_holder_and_the_setting() {
     assert!(l.kind_was_asked(&["create"]).is_none());
 }
 
+#[test]
+fn doctor_names_a_busy_cluster_port_its_holder_and_key_for_both_topologies() {
+    let l = Laptop::new();
+    let _held = TcpListener::bind(("127.0.0.1", l.ports.0)).unwrap();
+    let (code, out, err) = l.run(&["doctor"]);
+    assert_eq!(code, 1, "a busy cluster port fails doctor:\n{out}{err}");
+    assert!(out.contains("Topology A (appgear up)\n"), "{out}");
+    assert!(
+        out.contains("Topology B (appgear cluster up, core profile)\n"),
+        "{out}"
+    );
+    let busy = table_row(
+        &out,
+        &format!("port {} (FACTORY_CLUSTER_HTTP_PORT)", l.ports.0),
+    );
+    assert!(
+        busy.contains(&format!(
+            "| FAIL | port {} (FACTORY_CLUSTER_HTTP_PORT) on 127.0.0.1 is in use by",
+            l.ports.0
+        )),
+        "{busy}"
+    );
+    assert!(
+        busy.contains(&format!("pid {}", std::process::id())),
+        "{busy}"
+    );
+    assert!(
+        out.contains(&format!(
+            "fix port {} (FACTORY_CLUSTER_HTTP_PORT): ",
+            l.ports.0
+        )) && out.contains("appgear config set FACTORY_CLUSTER_HTTP_PORT"),
+        "{out}"
+    );
+    // The same preflight rules as `cluster up`: the stand-in's version passes.
+    assert_eq!(
+        table_row(&out, "kind"),
+        "kind | ok | kind v0.33.0 go1.25.1 linux/amd64"
+    );
+
+    let (code, out, _) = l.run(&["doctor", "--json"]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["check"] == "docker"));
+    assert_eq!(v["topology_b"]["ok"], false);
+    let b = v["topology_b"]["findings"].as_array().unwrap();
+    let port = b
+        .iter()
+        .find(|f| f["check"] == format!("port {} (FACTORY_CLUSTER_HTTP_PORT)", l.ports.0))
+        .unwrap();
+    assert_eq!(port["status"], "fail");
+    assert!(port["hint"]
+        .as_str()
+        .unwrap()
+        .contains("appgear config set FACTORY_CLUSTER_HTTP_PORT"));
+    let other = b
+        .iter()
+        .find(|f| f["check"] == format!("port {} (FACTORY_CLUSTER_HTTPS_PORT)", l.ports.1))
+        .unwrap();
+    assert_eq!(other["status"], "ok");
+    assert_eq!(other["detail"], "free");
+}
+
 /// kind creates the cluster from the home's config, the kubeconfig goes to the home and
 /// ~/.kube/config is left alone; the run then stops at the cluster's API (none runs here),
 /// with exit 3 and the object it was applying.

@@ -142,6 +142,18 @@ async fn a_wrong_token_is_a_failure_naming_the_close_code() {
     );
 }
 
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+/// Echo the offered subprotocol (the token), as the gateway does.
+#[allow(clippy::result_large_err)] // the signature of tungstenite's handshake callback
+fn echo_protocol(req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+    if let Some(p) = req.headers().get("Sec-WebSocket-Protocol") {
+        resp.headers_mut()
+            .insert("Sec-WebSocket-Protocol", p.clone());
+    }
+    Ok(resp)
+}
+
 /// A y-websocket server that answers the document's state (empty) and drops every update.
 async fn dropping_gateway() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -149,16 +161,8 @@ async fn dropping_gateway() -> String {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             tokio::spawn(async move {
-                // Echo the offered subprotocol (the token), as the gateway does.
-                let echo = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                            mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-                    if let Some(p) = req.headers().get("Sec-WebSocket-Protocol") {
-                        resp.headers_mut()
-                            .insert("Sec-WebSocket-Protocol", p.clone());
-                    }
-                    Ok(resp)
-                };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, echo).await else {
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, echo_protocol).await
+                else {
                     return;
                 };
                 while let Some(Ok(m)) = ws.next().await {
