@@ -295,8 +295,9 @@ fn stalled(url: &str, idle: Duration) -> Error {
     .hint("check the network (or the mirror) and run the command again")
 }
 
-/// Which URLs may be requested: https; plain http only to a loopback host or, when the user
-/// named an http mirror, to it; never from https to http.
+/// Which URLs may be requested: https; plain http only to a loopback host (a local mirror, or
+/// the server tests route to) or, when the user named an http mirror, to it; never from https
+/// to http.
 pub fn check_url(url: &str, plain: Plain, was_https: bool) -> std::result::Result<Uri, String> {
     let uri: Uri = url
         .parse()
@@ -307,8 +308,8 @@ pub fn check_url(url: &str, plain: Plain, was_https: bool) -> std::result::Resul
     }
     match uri.scheme_str() {
         Some("https") => Ok(uri),
-        Some("http") if is_loopback(host) => Ok(uri),
         Some("http") if was_https => Err(format!("a redirect from https to plain http ({url})")),
+        Some("http") if is_loopback(host) => Ok(uri),
         Some("http") if plain == Plain::Allowed => Ok(uri),
         Some("http") => Err(format!("{url} is plain http")),
         _ => Err(format!("{url:?} is not an http(s) URL")),
@@ -357,7 +358,9 @@ mod tests {
     #[test]
     fn https_only_except_loopback_and_a_named_http_mirror() {
         assert!(check_url("https://github.com/a", Plain::LoopbackOnly, false).is_ok());
-        assert!(check_url("http://127.0.0.1:8080/a", Plain::LoopbackOnly, true).is_ok());
+        assert!(check_url("http://127.0.0.1:8080/a", Plain::LoopbackOnly, false).is_ok());
+        // Not even to loopback: an https server must not steer the client to local services.
+        assert!(check_url("http://127.0.0.1:8080/a", Plain::LoopbackOnly, true).is_err());
         assert!(check_url("http://[::1]:80/a", Plain::LoopbackOnly, false).is_ok());
         assert!(check_url("http://localhost/a", Plain::LoopbackOnly, false).is_ok());
         let e = check_url("http://example.com/a", Plain::LoopbackOnly, false).unwrap_err();
