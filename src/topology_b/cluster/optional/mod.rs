@@ -102,6 +102,7 @@ pub async fn run_with(
     let mut rows = Vec::new();
     for (part, action) in stages::optional_parts(opts, &seen.addons) {
         let label = format!("optional {part}");
+        let word = action.word();
         match action {
             Action::Run(_) => {}
             Action::Done(why) if part == "argocd" => {
@@ -110,7 +111,7 @@ pub async fn run_with(
                 continue;
             }
             Action::Done(why) | Action::Skip(why) => {
-                rows.push((label, format!("{}: {why}", action_word(part, &seen, opts))));
+                rows.push((label, format!("{word}: {why}")));
                 continue;
             }
         }
@@ -138,16 +139,6 @@ pub async fn run_with(
         rows.push((label, summary));
     }
     Ok(rows)
-}
-
-fn action_word(part: &str, seen: &Observed, opts: &Options) -> &'static str {
-    match stages::optional_parts(opts, &seen.addons)
-        .into_iter()
-        .find(|(p, _)| *p == part)
-    {
-        Some((_, a)) => a.word(),
-        None => "skip",
-    }
 }
 
 /// Apply and wait; the closing table's line.
