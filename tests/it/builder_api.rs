@@ -259,6 +259,7 @@ async fn logs_follow_a_running_build_to_its_end_without_losing_a_line() {
         "builder_queue_wait_seconds_count{workspace=\"demo\",target=\"web\"} 1\n",
         "builder_build_duration_seconds_count{workspace=\"demo\",target=\"web\"} 1\n",
         "builder_running_jobs{workspace=\"demo\",target=\"web\"} 0\n",
+        "builder_artifact_bytes_total{workspace=\"demo\",target=\"web\"} 10\n",
     ] {
         assert!(metrics.contains(series), "{series} in\n{metrics}");
     }

@@ -552,7 +552,12 @@ async fn end<S: ObjectStore>(
             Err(e) => Err(queue_error(e)),
         };
     }
-    match queue.finish(claim, state, reason, record.exit_code).await {
+    // The bytes stored go into the end transition, which counts them for `/metrics` once.
+    let stored: u64 = record.artifacts.iter().map(|a| a.size).sum();
+    match queue
+        .finish_stored(claim, state, reason, record.exit_code, stored)
+        .await
+    {
         Ok(job) => Ok(RunOutcome::Ended {
             id: claim.id.clone(),
             attempt: claim.attempt,
