@@ -109,9 +109,14 @@ impl S3Settings {
             Error::bad_input(format!("{ENDPOINT} is not set but {BUCKET} is"))
                 .hint(format!("set {ENDPOINT} to the S3 (Ceph RGW) URL, e.g. http://ceph-rgw.appgear-core.svc.cluster.local"))
         })?;
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-            || endpoint.contains('@')
-        {
+        if endpoint.contains('@') {
+            // Not echoed: the part before '@' is a password.
+            return Err(Error::bad_input(format!(
+                "{ENDPOINT} holds credentials (user:password@)"
+            ))
+            .hint("put them in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and only http(s)://host:port in S3_ENDPOINT"));
+        }
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(Error::bad_input(format!(
                 "{ENDPOINT} {endpoint:?} is not an http(s) URL"
             ))
@@ -536,7 +541,7 @@ mod tests {
             ),
             (
                 vec![(ENDPOINT, "http://AK:SK@rgw"), (BUCKET, "b-1")],
-                "not an http(s) URL",
+                "holds credentials",
             ),
             (
                 vec![(ENDPOINT, "http://rgw"), (BUCKET, "Bad_Bucket")],
