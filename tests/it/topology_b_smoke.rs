@@ -299,7 +299,7 @@ async fn a_workload_that_never_wakes_fails_within_the_bound() {
     .unwrap_err();
     assert!(e.starts_with("did not wake within 1 s ("), "{e}");
     assert!(
-        e.ends_with("the last: Kong has nothing ready behind it (503))"),
+        e.ends_with("the last answer: Kong has nothing ready behind it (503))"),
         "{e}"
     );
 
