@@ -5,8 +5,8 @@ use crate::redis_server::RedisServer;
 
 use appgear::builder::id::BuildId;
 use appgear::builder::queue::error::QueueError;
+use appgear::builder::queue::exposition::render_pending;
 use appgear::builder::queue::job::BuildSpec;
-use appgear::builder::queue::lag::render_pending;
 use appgear::builder::queue::lease::{Claim, Heartbeat};
 use appgear::builder::queue::names::GROUP;
 use appgear::builder::queue::{Queue, Settings};

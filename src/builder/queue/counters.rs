@@ -12,8 +12,8 @@
 //! Field names: `<family>|<target>[|<label>…]`. Targets are DNS labels and states and reasons
 //! are snake_case, so `|` never occurs inside a part.
 
+use crate::builder::queue::change::Change;
 use crate::builder::queue::job::Job;
-use crate::builder::queue::transition::Change;
 use crate::builder::state::{Reason, State};
 use std::collections::{BTreeMap, HashMap};
 

@@ -128,6 +128,3 @@ pub struct Gauges {
     pub running: u64,
     pub oldest_pending_ms: u64,
 }
-
-/// The Prometheus text of `builder_pending_jobs` (the whole text is `exposition::render`).
-pub use crate::builder::queue::exposition::render_pending;

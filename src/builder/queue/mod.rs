@@ -8,6 +8,7 @@
 //! attempt, expires builds that waited too long, and skips entries of builds that already ended
 //! so the group's lag, which KEDA scales on, counts only real work.
 
+pub mod change;
 pub mod counters;
 pub mod error;
 pub mod exposition;

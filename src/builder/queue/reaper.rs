@@ -8,13 +8,13 @@
 
 use crate::builder::clock::now_ms;
 use crate::builder::id::BuildId;
+use crate::builder::queue::change::Change;
 use crate::builder::queue::error::QueueError;
 use crate::builder::queue::job::Job;
 use crate::builder::queue::lease::entry_fields;
 use crate::builder::queue::names::GROUP;
 use crate::builder::queue::reply::{self, Entry};
 use crate::builder::queue::scripts::SKIP;
-use crate::builder::queue::transition::Change;
 use crate::builder::queue::Queue;
 use crate::builder::state::{Event, Reason, Refusal, State};
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! script, and read again if another writer got there first.
 
 use crate::builder::id::BuildId;
+use crate::builder::queue::change::Change;
 use crate::builder::queue::counters;
 use crate::builder::queue::error::QueueError;
 use crate::builder::queue::job::{status_fields, Job};
@@ -15,32 +16,6 @@ use std::collections::HashMap;
 /// Another writer between our read and our write makes the CAS fail; each try re-reads, so a few
 /// suffice unless something writes the same build in a loop.
 const CAS_TRIES: usize = 8;
-
-/// What to write for one transition.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub next: Status,
-    /// Fields besides the status (times, worker, exit code).
-    pub extra: Vec<(&'static str, String)>,
-    /// The stream entry to acknowledge with the write.
-    pub ack: Option<String>,
-    /// Add a stream entry for this attempt with the write (a re-queue).
-    pub add: Option<u32>,
-    /// Why the attempt was given back, when this is a re-queue (whatever state it leads to).
-    pub requeued_for: Option<Reason>,
-}
-
-impl Change {
-    pub fn to(next: Status) -> Change {
-        Change {
-            next,
-            extra: Vec::new(),
-            ack: None,
-            add: None,
-            requeued_for: None,
-        }
-    }
-}
 
 impl Queue {
     pub(crate) async fn conn(&self) -> Result<MultiplexedConnection, QueueError> {
