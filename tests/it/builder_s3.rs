@@ -198,6 +198,7 @@ async fn the_s3_store_on_rgw_creates_once_uploads_large_files_in_parts_and_repor
         store.get(key).await.unwrap(),
         (b"hello".to_vec(), meta.clone())
     );
+    assert_eq!(store.meta(key).await.unwrap(), meta);
     // A second create of the same key is refused and the first object stays.
     assert_eq!(
         store

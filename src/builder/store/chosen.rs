@@ -57,6 +57,13 @@ impl ObjectStore for Store {
         }
     }
 
+    async fn meta(&self, key: &str) -> Result<Meta, StoreError> {
+        match self {
+            Store::S3(s) => s.meta(key).await,
+            Store::Folder(f, _) => f.meta(key).await,
+        }
+    }
+
     async fn open(&self, key: &str) -> Result<Opened, StoreError> {
         match self {
             Store::S3(s) => s.open(key).await,

@@ -81,6 +81,13 @@ pub trait ObjectStore: Send + Sync {
     /// Whether the store answers (for `/readyz`).
     fn ready(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// An object's metadata without its bytes (an artifact may be large). The local stores
+    /// read the object.
+    fn meta(&self, key: &str) -> impl Future<Output = Result<Meta, StoreError>> + Send {
+        let key = key.to_string();
+        async move { self.get(&key).await.map(|(_, m)| m) }
+    }
+
     /// An object as a stream, for serving downloads without holding a large artifact in
     /// memory. The local stores read it whole (their objects are on this machine anyway).
     fn open(&self, key: &str) -> impl Future<Output = Result<Opened, StoreError>> + Send {

@@ -456,6 +456,19 @@ impl ObjectStore for S3Store {
             })
     }
 
+    async fn meta(&self, key: &str) -> std::result::Result<Meta, StoreError> {
+        let path = self.path(key)?;
+        let opts = GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        self.inner
+            .get_opts(&path, opts)
+            .await
+            .map(|got| meta_of(&got.attributes))
+            .map_err(|e| self.error(key, e))
+    }
+
     async fn open(&self, key: &str) -> std::result::Result<Opened, StoreError> {
         let path = self.path(key)?;
         let got = self

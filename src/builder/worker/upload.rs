@@ -65,8 +65,9 @@ pub async fn put<S: ObjectStore>(
         match store.put_new(key, body.clone(), meta.clone()).await {
             Ok(()) => return Ok(()),
             Err(StoreError::AlreadyExists(k)) if n > 0 => {
-                return match store.get(key).await {
-                    Ok((_, m)) if m.sha256 == meta.sha256 => Ok(()),
+                // Only the metadata: the object may be a large artifact.
+                return match store.meta(key).await {
+                    Ok(m) if m.sha256 == meta.sha256 => Ok(()),
                     _ => Err(StoreError::AlreadyExists(k)),
                 };
             }
