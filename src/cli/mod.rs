@@ -89,10 +89,7 @@ pub enum Command {
 
 /// Parse the command line, run it, print any error as one line plus a hint; return the exit code.
 pub fn main() -> i32 {
-    // Two TLS crypto providers are linked in (see Cargo.toml), so rustls cannot choose one by
-    // itself and would panic on the first TLS connection (kube, add-on downloads, S3): choose
-    // ring once, before anything connects. An error only means one is already installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::core::tls::use_ring();
     let cli = Cli::parse();
     let verbose = cli.verbose;
     let runtime = match tokio::runtime::Builder::new_multi_thread()

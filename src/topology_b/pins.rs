@@ -311,8 +311,50 @@ pub const AIRBYTE: Pin = Pin {
         },
         rendered: "airbyte.yaml",
     },
-    // Rendered only with --with-airbyte; its images come from the chart's appVersion 2.2.0.
-    images: &[],
+    // Rendered only with --with-airbyte: the images chart 2.2.0 runs with the suite's values
+    // (read from `helm template` of the published package).
+    images: &[
+        Image {
+            repository: "airbyte/bootloader",
+            tag: "2.2.0",
+            digest: None,
+        },
+        Image {
+            repository: "airbyte/cron",
+            tag: "2.2.0",
+            digest: None,
+        },
+        Image {
+            repository: "airbyte/manifest-server",
+            tag: "7.23.7",
+            digest: None,
+        },
+        Image {
+            repository: "airbyte/server",
+            tag: "2.2.0",
+            digest: None,
+        },
+        Image {
+            repository: "airbyte/worker",
+            tag: "2.2.0",
+            digest: None,
+        },
+        Image {
+            repository: "airbyte/workload-api-server",
+            tag: "2.2.0",
+            digest: None,
+        },
+        Image {
+            repository: "airbyte/workload-launcher",
+            tag: "2.2.0",
+            digest: None,
+        },
+        Image {
+            repository: "temporalio/auto-setup",
+            tag: "1.27.2",
+            digest: None,
+        },
+    ],
     extra_images: &[],
     note: "chart V2, optional (--with-airbyte / --profile full)",
 };

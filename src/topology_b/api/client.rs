@@ -41,6 +41,7 @@ pub async fn connect(path: &Path, context: &str) -> Result<kube::Client> {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(invalid)?;
+    crate::core::tls::use_ring();
     kube::Client::try_from(config).map_err(|e| {
         Error::not_ready(format!(
             "cannot make a Kubernetes client from {}: {e}",

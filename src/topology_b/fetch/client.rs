@@ -229,26 +229,14 @@ impl Client {
     }
 }
 
-/// The https connector: Mozilla's roots (webpki-roots), http/1.1.
-///
-/// rustls is built with two crypto providers here (ring for this client and kube, aws-lc-rs
-/// for object_store), so its process default must be chosen; `with_webpki_roots` panics when
-/// none is. Until the ring provider is named explicitly (which needs `rustls` as a direct
-/// dependency), that panic is caught and turned into a clear error.
+/// The https connector: Mozilla's roots (webpki-roots), http/1.1, ring (`core::tls`).
 fn https_connector() -> Result<hyper_rustls::HttpsConnector<HttpConnector>> {
-    std::panic::catch_unwind(|| {
-        hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_only()
-            .enable_http1()
-            .build()
-    })
-    .map_err(|_| {
-        Error::internal(
-            "https is not available in this build: rustls has no crypto provider chosen",
-        )
-        .hint("use an http mirror or a mirror folder (APPGEAR_ADDONS_MIRROR) meanwhile")
-    })
+    crate::core::tls::use_ring();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_only()
+        .enable_http1()
+        .build())
 }
 
 /// The error and its cause chain in one line (hyper's Display is only the outermost part).
