@@ -314,6 +314,195 @@ fn a_busy_port_names_its_holder_and_the_setting() {
     assert!(l.kind_was_asked(&["create"]).is_none());
 }
 
+/// A mocked API server on loopback, plain HTTP: the three workload lists and `up`'s stage record,
+/// as the API server returns them; 404 for anything else. Each path asked for comes out of the
+/// receiver.
+fn mock_api(
+    record: serde_json::Value,
+    deployments: serde_json::Value,
+) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, asked) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let path = target.split('?').next().unwrap_or("").to_string();
+            let _ = tx.send(path.clone());
+            let list = |items: serde_json::Value| serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items});
+            let (code, body) = match path.as_str() {
+                "/apis/apps/v1/deployments" => (200, list(deployments.clone())),
+                "/apis/apps/v1/statefulsets" | "/apis/apps/v1/daemonsets" => {
+                    (200, list(serde_json::json!([])))
+                }
+                "/api/v1/namespaces/kube-system/configmaps/appgear-stages" => (200, record.clone()),
+                _ => (
+                    404,
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                ),
+            };
+            let body = body.to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, asked)
+}
+
+fn ready_deployment(ns: &str, name: &str, addon: &str, version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "generation": 1,
+            "labels": {"appgear.io/addon": addon, "appgear.io/addon-version": version}},
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+            "readyReplicas": 1, "availableReplicas": 1,
+            "conditions": [{"type": "Available", "status": "True"}]}
+    })
+}
+
+/// A running cluster as `cluster status` reads it: kind lists it (the stand-in), Docker runs its
+/// node (a stand-in image that only sleeps), and its API is mocked: the stage record says storage
+/// and KEDA finished, the HTTP add-on's Deployment is labelled but its stage is not recorded.
+#[test]
+fn status_of_a_running_cluster_reads_the_stage_record_and_the_add_on_labels() {
+    let l = Laptop::new();
+    let name = format!("status{}", std::process::id());
+    let node = format!("{name}-control-plane");
+    let (image, _) = crate::common::standin_images().clone();
+    struct Removed(String);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+        }
+    }
+    let _ = Command::new("docker").args(["rm", "-f", &node]).output();
+    let started = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &node,
+            "--entrypoint",
+            "/bin/sleep",
+            &image,
+            "600",
+        ])
+        .output()
+        .unwrap();
+    let _node = Removed(node.clone());
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    std::fs::create_dir_all(&l.kind_state).unwrap();
+    std::fs::write(
+        l.kind_state.join(format!("{name}.cluster")),
+        "kind: Cluster\n",
+    )
+    .unwrap();
+
+    let record = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "appgear-stages", "namespace": "kube-system"},
+        "data": {"local-path-provisioner": "v0.0.37", "keda": "v2.20.2", "suite": "0.0.1"}
+    });
+    let deployments = serde_json::json!([
+        ready_deployment("keda", "keda-operator", "keda", "v2.20.2"),
+        ready_deployment(
+            "keda",
+            "keda-add-ons-http-interceptor",
+            "keda-http-add-on",
+            "v0.15.0"
+        ),
+    ]);
+    let (port, asked) = mock_api(record, deployments);
+    std::fs::create_dir_all(l.home.join("config/kind")).unwrap();
+    std::fs::write(
+        l.home.join("config/kind/kubeconfig"),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-{name}\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\nusers:\n- name: kind-{name}\n  user: {{token: mock}}\ncontexts:\n- name: kind-{name}\n  context: {{cluster: kind-{name}, user: kind-{name}}}\ncurrent-context: kind-{name}\n"
+        ),
+    )
+    .unwrap();
+
+    let o = l
+        .cmd(&["cluster", "status"])
+        .env("APPGEAR_CLUSTER_NAME", &name)
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "every workload is ready:\n{out}{err}\nasked: {:?}",
+        asked.try_iter().collect::<Vec<_>>()
+    );
+    assert!(
+        out.starts_with(&format!("cluster {name}: running ({image})\n")),
+        "{out}"
+    );
+    assert_eq!(
+        table_row(&out, "1 kind cluster"),
+        format!("1 kind cluster | partial | node {image} (pinned kindest/node:v1.35.8)")
+    );
+    assert_eq!(
+        table_row(&out, "2 storage"),
+        "2 storage | done | local-path-provisioner v0.0.37"
+    );
+    assert_eq!(
+        table_row(&out, "5 keda"),
+        "5 keda | partial | keda v2.20.2, keda-http-add-on not finished (labelled v0.15.0)"
+    );
+    assert_eq!(
+        table_row(&out, "8 factory suite"),
+        format!(
+            "8 factory suite | partial | appgear 0.0.1 (this is {})",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // The stages come before the workloads.
+    let stages_at = out.find("1 kind cluster").unwrap();
+    let workloads_at = out.find("keda/keda-operator").unwrap();
+    assert!(stages_at < workloads_at, "{out}");
+    assert!(
+        table_row(&out, "keda-http-add-on").ends_with("| ready"),
+        "{out}"
+    );
+    let paths: Vec<String> = asked.try_iter().collect();
+    assert!(
+        paths.contains(&"/api/v1/namespaces/kube-system/configmaps/appgear-stages".to_string()),
+        "{paths:?}"
+    );
+
+    let o = l
+        .cmd(&["cluster", "status", "--json"])
+        .env("APPGEAR_CLUSTER_NAME", &name)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["stages"][1]["state"], "done");
+    assert_eq!(v["stages"][4]["pins"][1]["labelled"], "v0.15.0");
+    assert!(v["stages"][4]["pins"][1]["installed"].is_null());
+    assert_eq!(v["workloads"].as_array().unwrap().len(), 2);
+}
+
 #[test]
 fn doctor_names_a_busy_cluster_port_its_holder_and_key_for_both_topologies() {
     let l = Laptop::new();

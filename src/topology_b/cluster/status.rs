@@ -2,7 +2,6 @@
 //! add-ons' version labels) and each workload's health, read from the API.
 
 use super::super::addons::{LABEL_ADDON, LABEL_VERSION};
-use super::super::api::call::api_for;
 use super::super::api::resources::Resources;
 use super::super::pins;
 use super::super::stages::ClusterState;
@@ -280,7 +279,15 @@ pub async fn read_workloads(client: &kube::Client, s: &mut Status) -> Result<()>
         let Some(r) = res.find("apps/v1", kind) else {
             continue;
         };
-        let list = api_for(client, &r, None)
+        // Every namespace: `api_for` without one means the kubeconfig's default namespace.
+        let ar = kube::api::ApiResource {
+            group: r.group.clone(),
+            version: r.version.clone(),
+            api_version: r.api_version(),
+            kind: r.kind.clone(),
+            plural: r.plural.clone(),
+        };
+        let list = kube::api::Api::<kube::api::DynamicObject>::all_with(client.clone(), &ar)
             .list(&ListParams::default())
             .await
             .map_err(|e| {
