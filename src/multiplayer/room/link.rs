@@ -158,9 +158,11 @@ pub enum RoomCmd {
     Leave {
         session: u64,
     },
+    /// Boxed: every loaded room's queue allocates 32 commands' room up front, and a decoded
+    /// message is four times the size of any other command.
     Message {
         session: u64,
-        msg: Inbound,
+        msg: Box<Inbound>,
     },
     Shutdown {
         done: oneshot::Sender<()>,

@@ -100,6 +100,8 @@ pub struct LockKeeper {
 
 impl LockKeeper {
     /// Run until `cmds` closes (the room unloaded). Tables go to `report`.
+    /// One task per loaded room, mostly waiting: its Redis calls are boxed, so that the task
+    /// holds their state only while one runs.
     pub async fn run(self, inbox: LockInbox, report: mpsc::Sender<Vec<LockInfo>>) {
         let mut desired: HashMap<u64, BTreeSet<String>> = HashMap::new();
         let mut held = Leases::default();
@@ -122,23 +124,23 @@ impl LockKeeper {
                         let owner = editor_owner(client_id);
                         for p in release {
                             held.drop_wish(client_id, &p);
-                            changed |= self.store.release(&self.room, &p, &owner).await.unwrap_or(false);
+                            changed |= Box::pin(self.store.release(&self.room, &p, &owner)).await.unwrap_or(false);
                         }
                         for p in acquire {
-                            changed |= self.take(client_id, &p, &mut held).await;
+                            changed |= Box::pin(self.take(client_id, &p, &mut held)).await;
                         }
                         if !paths.is_empty() {
                             desired.insert(client_id, paths);
                         }
                     }
                     if req.refresh {
-                        changed |= self.retry_waiting(&desired, &mut held).await;
+                        changed |= Box::pin(self.retry_waiting(&desired, &mut held)).await;
                     }
                 },
                 _ = tick.tick() => {
                     for (client_id, paths) in &desired {
                         for p in paths {
-                            changed |= self.take(*client_id, p, &mut held).await;
+                            changed |= Box::pin(self.take(*client_id, p, &mut held)).await;
                         }
                     }
                 }
@@ -153,7 +155,7 @@ impl LockKeeper {
                     log::warn(format!("locks: cannot announce a lock change: {e}"));
                 }
             }
-            match self.store.list(&self.room).await {
+            match Box::pin(self.store.list(&self.room)).await {
                 Ok(table) => {
                     if report.send(table).await.is_err() {
                         return;

@@ -65,6 +65,9 @@ enum Exit {
 /// Serve the room `name` until it unloads, breaks or the gateway stops. `unlist` takes the room
 /// off the registry's list; it is called as soon as the room stops taking sessions, so that a
 /// session joining meanwhile gets a fresh room rather than this one.
+///
+/// A loaded room is mostly waiting: the steps it awaits are boxed, so that its task holds their
+/// state only while one runs, instead of the largest of them for as long as the room is loaded.
 pub async fn run(
     deps: RoomDeps,
     name: String,
@@ -78,7 +81,15 @@ pub async fn run(
     let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
     tokio::spawn(publisher(deps.clone(), name.clone(), outbox_rx));
     let (locks, lock_inbox) = lock_requests();
-    let loaded = Room::load(deps.clone(), name.clone(), generation, bp_tx, outbox, locks).await;
+    let loaded = Box::pin(Room::load(
+        deps.clone(),
+        name.clone(),
+        generation,
+        bp_tx,
+        outbox,
+        locks,
+    ))
+    .await;
     let mut room = match loaded {
         Ok(r) => r,
         Err(e) => {
@@ -113,17 +124,17 @@ pub async fn run(
         // the room's whole log, while sessions wait for room in `cmds` without losing anything.
         tokio::select! {
             biased;
-            Some(ev) = bp_rx.recv() => room.on_backplane(ev).await,
+            Some(ev) = bp_rx.recv() => Box::pin(room.on_backplane(ev)).await,
             cmd = cmds.recv() => match cmd {
                 Some(RoomCmd::Shutdown { done }) => break Exit::Shutdown(done),
                 Some(cmd) => {
                     // Client updates waiting behind this one are applied with it and stored in
                     // one round trip; the first other command waits until they are relayed.
                     let (updates, then) = take_batch(cmd, &mut cmds);
-                    if let Err(why) = room.on_client_updates(updates).await { break Exit::Broken(why) }
+                    if let Err(why) = Box::pin(room.on_client_updates(updates)).await { break Exit::Broken(why) }
                     match then {
                         Some(RoomCmd::Shutdown { done }) => break Exit::Shutdown(done),
-                        Some(cmd) => if let Err(why) = room.handle(cmd).await { break Exit::Broken(why) },
+                        Some(cmd) => if let Err(why) = Box::pin(room.handle(cmd)).await { break Exit::Broken(why) },
                         None => {}
                     }
                 }
@@ -150,7 +161,7 @@ pub async fn run(
             s.out.close(why);
         }
     }
-    room.flush().await;
+    Box::pin(room.flush()).await;
     deps.backplane.unsubscribe(&name, generation).await;
     if let Exit::Shutdown(done) = exit {
         let _ = done.send(());
@@ -166,12 +177,19 @@ fn take_batch(
     first: RoomCmd,
     cmds: &mut mpsc::Receiver<RoomCmd>,
 ) -> (Vec<ClientUpdate>, Option<RoomCmd>) {
-    let as_update = |cmd: RoomCmd| match cmd {
-        RoomCmd::Message {
-            session,
-            msg: Inbound::Update(u) | Inbound::SyncStep2(u),
-        } => Ok((session, u)),
-        other => Err(other),
+    let as_update = |cmd: RoomCmd| {
+        let is_update = matches!(&cmd, RoomCmd::Message { msg, .. }
+            if matches!(**msg, Inbound::Update(_) | Inbound::SyncStep2(_)));
+        match cmd {
+            RoomCmd::Message { session, msg } if is_update => match *msg {
+                Inbound::Update(u) | Inbound::SyncStep2(u) => Ok((session, u)),
+                other => Err(RoomCmd::Message {
+                    session,
+                    msg: Box::new(other),
+                }),
+            },
+            other => Err(other),
+        }
     };
     let mut batch = match as_update(first) {
         Ok(u) => vec![u],
@@ -263,7 +281,7 @@ impl Room {
         match cmd {
             RoomCmd::Join { session, ack } => self.join(session, ack),
             RoomCmd::Leave { session } => self.leave(session),
-            RoomCmd::Message { session, msg } => return self.on_message(session, msg).await,
+            RoomCmd::Message { session, msg } => return self.on_message(session, *msg).await,
             RoomCmd::Shutdown { .. } => {}
         }
         Ok(())

@@ -153,7 +153,10 @@ async fn serve(
                     Some(Ok(Message::Binary(b))) => match codec::decode_frame(&b) {
                         Ok(msg) => {
                             // Waiting for room in a busy room's queue is the rare case, boxed.
-                            let sent = match room_tx.try_send(RoomCmd::Message { session: id, msg }) {
+                            let sent = match room_tx.try_send(RoomCmd::Message {
+                                session: id,
+                                msg: Box::new(msg),
+                            }) {
                                 Ok(()) => true,
                                 Err(TrySendError::Full(cmd)) => Box::pin(room_tx.send(cmd)).await.is_ok(),
                                 Err(TrySendError::Closed(_)) => false,

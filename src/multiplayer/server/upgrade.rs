@@ -26,8 +26,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// tungstenite's read buffer: allocated and zero-filled on the first read, so it is resident for
 /// every connection (16 KiB of the 26 KiB an idle connection cost with 16 KiB here). Editors
 /// send small frames (an awareness update, a keystroke's update: tens to hundreds of bytes); a
-/// large one still passes (the buffer grows to hold it, read this much at a time).
-const READ_BUFFER: usize = 512;
+/// large one still passes (the buffer grows to hold it, read this much at a time: a 64 KiB
+/// update takes 256 reads).
+const READ_BUFFER: usize = 256;
 /// How much tungstenite buffers before it writes (a threshold, not an allocation).
 const WRITE_BUFFER: usize = 16 * 1024;
 
