@@ -679,7 +679,7 @@ impl Drop for Killed {
 }
 
 #[test]
-#[ignore = "needs the artifact routes in api/routes.rs and setup::store in commands.rs"]
+#[ignore = "until commands.rs picks the store with setup::store and --store-dir is optional"]
 fn serve_run_and_download_through_the_binary_on_rgw_check_every_sha256_and_never_overwrite() {
     let redis = RedisServer::start();
     let rgw = Rgw::start();
