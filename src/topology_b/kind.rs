@@ -156,6 +156,20 @@ impl KindCli {
         .map(drop)
     }
 
+    /// `kind load docker-image`: images this machine's Docker already holds (from
+    /// `appgear images load`, or pulled before) into the node, so the cluster does not pull them.
+    /// kind skips an image the node already has, so a re-run costs little.
+    pub fn load_docker_images(&self, name: &str, images: &[String]) -> Result<()> {
+        if images.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["load", "docker-image"];
+        args.extend(images.iter().map(String::as_str));
+        args.extend(["--name", name]);
+        self.run(&args, "load this machine's images into the node")
+            .map(drop)
+    }
+
     /// The cluster's kubeconfig as kind gives it (`kind get kubeconfig`).
     pub fn kubeconfig(&self, name: &str) -> Result<String> {
         let out = self.run(

@@ -11,6 +11,7 @@ pub mod down;
 pub mod extras;
 pub mod mirror;
 pub mod optional;
+pub mod preload;
 pub mod record;
 pub mod render;
 pub mod smoke;

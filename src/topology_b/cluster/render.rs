@@ -110,6 +110,7 @@ pub fn stage_objects(
     Ok(match stage {
         StageId::Storage => {
             let mut o = addon(ctx, "local-path-provisioner")?;
+            super::storage::local_path(&mut o)?;
             o.extend(extras::storage_classes()?);
             o
         }
