@@ -8,8 +8,9 @@
 //!   owned-file policy) and imports no product.
 //! - A product (`topology_a`, `gitops`, `multiplayer`, `builder`, `topology_b`) imports `core` and no other
 //!   product unless the table in `tests/it/layers.rs` allows it (`topology_b` applies what `gitops`
-//!   renders, shares the home with `topology_a`, and its smoke check speaks the gateway's protocol
-//!   with `multiplayer`'s codec and tokens); no product imports `cli`.
+//!   renders, shares the home with `topology_a`, its smoke check speaks the gateway's protocol
+//!   with `multiplayer`'s codec and tokens, and Vault is seeded with `builder`'s example config);
+//!   no product imports `cli`.
 //! - `cli` parses, calls a product and prints: it has no Docker client and no file IO.
 //! - No module imports a module that imports it back.
 //!

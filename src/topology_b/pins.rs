@@ -450,16 +450,6 @@ pub const GIT_SERVER: Pin = Pin {
         "optional (--with-argocd): `git daemon` serving the rendered tree, appgear's own manifest",
 };
 
-/// The toolchain of the `web` target in the builder config `--with-vault` seeds (the builder
-/// runs recipes only in images pinned by digest). The digest of `node:24-bookworm-slim`
-/// (Node 24.18.0) as public Dockerfiles pin it; it could not be checked against the registry
-/// here. Not in `PINS`: the builder's worker pulls it when a build asks for it.
-pub const BUILDER_WEB_IMAGE: Image = Image {
-    repository: "docker.io/library/node",
-    tag: "24-bookworm-slim",
-    digest: Some("sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d"),
-};
-
 /// The table, in the order the stages use the pins.
 pub const PINS: &[Pin] = &[
     KIND, NODE, LOCAL_PATH, KONG, PROMETHEUS, KEDA, KEDA_HTTP, CORE_REDIS, AIRBYTE, VAULT, ARGOCD,

@@ -12,7 +12,7 @@ const PRODUCTS: &[(&str, &[&str])] = &[
     ("topology_a", &[]),
     ("gitops", &[]),
     ("multiplayer", &[]),
-    ("topology_b", &["gitops", "topology_a", "multiplayer"]),
+    ("topology_b", &["gitops", "topology_a", "multiplayer", "builder"]),
 ];
 
 fn src() -> PathBuf {

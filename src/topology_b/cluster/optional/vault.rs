@@ -349,14 +349,14 @@ fn random_hex(n: usize) -> Result<String> {
     Ok(crate::core::digest::hex(&b))
 }
 
-/// The builder config seeded into Vault: one `web` target on a digest-pinned Node image, and
-/// one API token known by its SHA-256 only (the token itself is in the seed Secret).
+/// The builder config seeded into Vault: the builder's published example (its targets on
+/// toolchain images pinned by digest, one definition in `builder::config`), and one API token
+/// known by its SHA-256 only (the token itself is in the seed Secret).
 pub fn builder_config(api_token: &str) -> String {
     format!(
-        "# Seeded by appgear cluster up --with-vault; replace it with `vault kv put`.\n\
-         targets:\n  web:\n    image: {}\n    command: [\"sh\", \"-c\", \"npm ci && npm run build\"]\n    output_dir: dist\n    artifacts: [\"**\"]\n    timeout: 15m\n    cpus: 1\n    memory: 2Gi\n    network: bridge\n\
+        "# Seeded by appgear cluster up --with-vault; replace it with `vault kv put`.\n{}\
          api_tokens:\n  - name: local\n    sha256: {}\n    scopes: [submit, read, cancel]\n",
-        pins::BUILDER_WEB_IMAGE.reference(),
+        crate::builder::config::EXAMPLE,
         crate::core::digest::sha256_hex(api_token.as_bytes())
     )
 }
@@ -553,7 +553,12 @@ mod tests {
     #[test]
     fn the_seeded_builder_config_is_one_the_builder_accepts() {
         let c = crate::builder::config::Config::parse(&builder_config("t0ken")).unwrap();
-        assert_eq!(c.targets.keys().collect::<Vec<_>>(), ["web"]);
+        // Every target of the builder's published example, on its pinned toolchain.
+        assert_eq!(
+            c.targets.keys().collect::<Vec<_>>(),
+            ["android-apk", "tauri-linux", "web"]
+        );
+        assert!(c.targets.values().all(|t| t.image.contains("@sha256:")));
         assert_eq!(
             c.tokens[0].sha256,
             crate::core::digest::sha256_hex(b"t0ken")
