@@ -181,7 +181,7 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
                 let bar = ui::spinner(
                     "smoke: waking each workspace's gateway and code-server, syncing a document",
                 );
-                report.smoke = smoke_checks(&ctx).await;
+                report.smoke = smoke_checks(&ctx, &client).await;
                 bar.finish_and_clear();
                 let failed = report.smoke.iter().filter(|r| !r.ok).count();
                 report.done.push((
@@ -240,18 +240,41 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
 }
 
 /// The gateway's token secret lives only in Vault (`kv/appgear/addon-factory-multiplayer/config`,
-/// key `token`, injected by Vault's agent), which `--with-vault` installs and seeds. appgear
-/// does not read Vault from the host: the sync check mints its token (as `appgear multiplayer
-/// token` does) from `MULTIPLAYER_TOKEN_SECRET`, the seeded value, and is skipped, saying so,
-/// without it.
+/// key `token`, written into the pod by Vault's agent). `--with-vault` seeds it from the Secret
+/// `vault/appgear-vault-seed`, which is what the cluster has: the sync check mints its token
+/// (as `appgear multiplayer token` does) from that value, or from `MULTIPLAYER_TOKEN_SECRET`
+/// when set (a Vault seeded by hand). Neither: the check is skipped, saying so.
 const TOKEN_SECRET: &str = "MULTIPLAYER_TOKEN_SECRET";
+/// The seed Secret's key for the gateway's token secret (`optional::vault`'s seed keys).
+const SEED_KEY: &str = "multiplayer-token";
 
-fn smoke_token(workspace: &str) -> std::result::Result<String, String> {
-    let Some(value) = std::env::var(TOKEN_SECRET).ok().filter(|v| !v.is_empty()) else {
-        return Err(format!("the gateway's token secret is in Vault only; set {TOKEN_SECRET} to it to check the sync"));
-    };
-    let secret = crate::multiplayer::config::load_secret_for_token(None, Some(value))
-        .map_err(|e| format!("{TOKEN_SECRET}: {}", e.message))?;
+async fn token_secret(client: &kube::Client) -> std::result::Result<String, String> {
+    use super::optional::vault;
+    if let Some(v) = std::env::var(TOKEN_SECRET).ok().filter(|v| !v.is_empty()) {
+        return Ok(v);
+    }
+    let seed = format!("{}/{}", vault::NAMESPACE, vault::SEED);
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), vault::NAMESPACE);
+    match secrets.get_opt(vault::SEED).await {
+        Ok(Some(s)) => s
+            .data
+            .and_then(|d| d.get(SEED_KEY).map(|b| b.0.clone()))
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| format!("the seed Secret {seed} has no text {SEED_KEY}")),
+        Ok(None) => Err(format!(
+            "the gateway's token secret is in Vault only and this cluster has no Vault seed ({seed}): `cluster up --with-vault` installs it, or set {TOKEN_SECRET}"
+        )),
+        Err(e) => Err(format!("cannot read the Vault seed {seed}: {e}")),
+    }
+}
+
+fn smoke_token(
+    workspace: &str,
+    secret: &std::result::Result<String, String>,
+) -> std::result::Result<String, String> {
+    let secret = crate::multiplayer::config::load_secret_for_token(None, Some(secret.clone()?))
+        .map_err(|e| format!("the gateway's token secret: {}", e.message))?;
     let claims = crate::multiplayer::token::Claims {
         ws: workspace.to_string(),
         ro: false,
@@ -263,7 +286,8 @@ fn smoke_token(workspace: &str) -> std::result::Result<String, String> {
 
 /// Every workspace's smoke checks through Kong's host port (on this machine when the ports
 /// listen on every address).
-async fn smoke_checks(ctx: &Context) -> Vec<smoke::Row> {
+async fn smoke_checks(ctx: &Context, client: &kube::Client) -> Vec<smoke::Row> {
+    let secret = token_secret(client).await;
     let ip = if ctx.settings.bind.is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
@@ -277,7 +301,7 @@ async fn smoke_checks(ctx: &Context) -> Vec<smoke::Row> {
             addr: &addr,
             workspace: id,
             host: format!("{id}.{}", ctx.domain.as_str()),
-            token: smoke_token(id),
+            token: smoke_token(id, &secret),
             bound: smoke::Bound::default(),
         };
         rows.extend(smoke::workspace(&target).await);
@@ -329,4 +353,34 @@ fn write_kind_config(ctx: &Context) -> Result<()> {
     owned_files::apply(&plan, &mut ledger)?;
     crate::core::files::create_dir_all(&ctx.storage())
         .map_err(|e| crate::core::files::not_writable(&ctx.storage(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smoke_token_is_the_gateways_own_kind_of_token() {
+        let secret = Ok("seeded-secret-0123456789\n".to_string());
+        let token = smoke_token("demo", &secret).unwrap();
+        // The gateway trims the file Vault's agent writes the same way.
+        let claims = crate::multiplayer::token::verify(
+            &token,
+            b"seeded-secret-0123456789",
+            "demo",
+            crate::multiplayer::token::now_unix(),
+        )
+        .unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("appgear-smoke"));
+        assert!(!claims.ro);
+
+        let none = Err("no Vault seed".to_string());
+        assert_eq!(smoke_token("demo", &none).unwrap_err(), "no Vault seed");
+        let short = smoke_token("demo", &Ok("tiny".into())).unwrap_err();
+        assert!(short.starts_with("the gateway's token secret: "), "{short}");
+        assert!(
+            !short.contains("tiny"),
+            "the secret is not printed: {short}"
+        );
+    }
 }
