@@ -1,10 +1,9 @@
 //! The builder's long-running commands as the command line calls them: `serve` (the API and the
 //! reaper) and `run` (the worker), from plain options, so the command line only parses flags.
-//! Until the S3 client lands, artifacts go to a folder store (`--store-dir`).
+//! Artifacts go to S3 (S3_ENDPOINT, S3_BUCKET) or a folder (--store-dir): `setup::store`.
 
-use crate::builder::api::routes::App;
+use crate::builder::api::app::App;
 use crate::builder::setup;
-use crate::builder::store::fs::FsStore;
 use crate::builder::worker::executor::{Executor, ExecutorKind};
 use crate::builder::worker::{self, Mode, Options, RunOutcome};
 use crate::core::error::{Error, Result};
@@ -20,7 +19,7 @@ pub struct Place {
     pub workspace: String,
     pub redis_url: String,
     pub queue_prefix: String,
-    pub store_dir: PathBuf,
+    pub store_dir: Option<PathBuf>,
 }
 
 /// `appgear builder serve`: the API and the reaper until SIGTERM or Ctrl-C.
@@ -35,13 +34,17 @@ pub async fn serve(place: &Place, listen: SocketAddr) -> Result<i32> {
         Error::not_ready(format!("cannot listen on {listen}: {e}"))
             .hint("pick a free address with --listen (or BUILDER_LISTEN)")
     })?;
+    let store = setup::store(place.store_dir.as_deref())?;
+    ui::err(format_args!(
+        "builder API on http://{listen}, artifacts in {}",
+        store.describe()
+    ));
     let mut stop = setup::stop_on_signals();
     let app = App {
         queue,
         config,
-        store: Arc::new(FsStore::new(&place.store_dir)),
+        store: Arc::new(store),
     };
-    ui::err(format_args!("builder API on http://{listen}"));
     crate::builder::api::serve::serve(
         listener,
         app,
@@ -58,15 +61,10 @@ pub async fn serve(place: &Place, listen: SocketAddr) -> Result<i32> {
     Ok(0)
 }
 
-/// `appgear builder run --once|--loop` with the `process` executor.
-pub async fn run(place: &Place, target: &str, once: bool, work_dir: PathBuf) -> Result<i32> {
-    run_with(place, target, once, work_dir, ExecutorKind::Process).await
-}
-
 /// `appgear builder run --once|--loop --executor E`: take builds of `target` and carry each
 /// to its end. Every outcome (a build that failed included) is a successful run of the
 /// worker: exit 0. A Docker Engine that does not answer stops the worker before any claim.
-pub async fn run_with(
+pub async fn run(
     place: &Place,
     target: &str,
     once: bool,
@@ -101,7 +99,7 @@ pub async fn run_with(
         .unwrap_or_else(|| format!("worker-{}", std::process::id()));
     let mut opts = Options::new(&config, target, &name, work_dir);
     opts.executor = Executor::open(executor).await?;
-    let store = FsStore::new(&place.store_dir);
+    let store = setup::store(place.store_dir.as_deref())?;
     let mode = if once { Mode::Once } else { Mode::Loop };
     let outcomes = worker::run_worker(
         &queue,

@@ -10,6 +10,7 @@ pub mod client;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod download;
 pub mod glob;
 pub mod id;
 pub mod keys;

@@ -4,6 +4,7 @@
 use crate::builder::client::Client;
 use crate::builder::commands::{self, Place};
 use crate::builder::queue::job::BuildSpec;
+use crate::builder::worker::executor::ExecutorKind;
 use crate::core::error::{Error, Result};
 use crate::core::ui;
 use clap::{Args, Subcommand};
@@ -29,9 +30,10 @@ pub struct PlaceArgs {
     /// Prefix of the queue's Redis keys.
     #[arg(long, env = "BUILD_QUEUE", default_value = crate::builder::queue::names::DEFAULT_PREFIX)]
     queue: String,
-    /// Where artifacts, logs and manifests are kept (a folder, until the S3 store lands).
+    /// Keep artifacts, logs and manifests in this folder instead of S3 (S3_ENDPOINT, S3_BUCKET
+    /// and the AWS_* keys or S3_CREDENTIALS_FILE); exactly one of the two.
     #[arg(long, env = "BUILDER_STORE_DIR")]
-    store_dir: PathBuf,
+    store_dir: Option<PathBuf>,
 }
 
 impl PlaceArgs {
@@ -88,7 +90,8 @@ pub enum BuilderCommand {
         #[arg(long, env = "BUILDER_WORK_DIR", default_value = "/tmp/appgear-builds")]
         work_dir: PathBuf,
         /// How recipes run: `process` (a child process group, in the target's toolchain image,
-        /// as the ScaledJob runs it) or `docker` (not built yet).
+        /// as the ScaledJob runs it) or `docker` (a container of the target's image through the
+        /// Docker Engine at DOCKER_HOST; never pulls).
         #[arg(long, env = "BUILDER_EXECUTOR", default_value = "process")]
         executor: String,
     },
@@ -167,17 +170,12 @@ pub async fn run(cmd: BuilderCommand) -> Result<i32> {
             work_dir,
             executor,
         } => {
-            if executor != "process" {
-                return Err(Error::bad_input(format!(
-                    "executor {executor:?} is not available in this build"
-                ))
-                .hint("use --executor process (the docker executor is not built yet)"));
-            }
+            let executor = ExecutorKind::parse(&executor)?;
             if !once && !repeat {
                 return Err(Error::bad_input("say how long the worker runs")
                     .hint("pass --once (one build, as the ScaledJob runs it) or --loop"));
             }
-            commands::run(&place.place(), &target, once, work_dir).await
+            commands::run(&place.place(), &target, once, work_dir, executor).await
         }
         BuilderCommand::Submit {
             client,
@@ -297,97 +295,18 @@ async fn follow_to_end(client: &Client, id: &str) -> Result<i32> {
     Ok(if state == "succeeded" { 0 } else { 1 })
 }
 
-/// `appgear builder download`: every artifact of the committed attempt into `out`, each file
-/// created new (never over a file that is there) and checked against the manifest's SHA-256.
+/// `appgear builder download`: the product writes and checks each file; this prints.
 async fn download(client: &Client, id: &str, out: &std::path::Path, json: bool) -> Result<i32> {
-    use crate::core::files;
-    let list = client.artifacts(id).await?;
-    let artifacts: Vec<(String, u64, String)> = list["artifacts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["name"].as_str().unwrap_or_default().to_string(),
-                        x["size"].as_u64().unwrap_or(0),
-                        x["sha256"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let cannot =
-        |e: std::io::Error| files::refusal(&e).unwrap_or_else(|| files::not_writable(out, e));
-    files::create_dir_all(out).map_err(cannot)?;
-    let dir = files::Dir::open(out).map_err(cannot)?;
-    // Every name is checked before anything is written, so a refusal leaves the folder as it was.
-    for (name, _, _) in &artifacts {
-        if !crate::builder::glob::is_safe_relative(name) {
-            return Err(Error::internal(format!(
-                "the API listed {name:?}, which is not a relative path"
-            ))
-            .hint("check the builder API's version"));
-        }
-        let there = match dir.entry(name) {
-            Ok(e) => e.is_some(),
-            // A folder on the way is missing: nothing is at the name.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(cannot(e)),
-        };
-        if there {
-            return Err(Error::bad_input(format!(
-                "{} already exists; nothing was downloaded",
-                dir.join(name).display()
-            ))
-            .hint("download into another folder with --out, or move that file away"));
-        }
-    }
-    let mut done = Vec::new();
-    for (name, size, sha256) in &artifacts {
-        if let Some((parent, _)) = name.rsplit_once('/') {
-            dir.create_dir_all(parent, 0o755).map_err(cannot)?;
-        }
-        let (file, created) = dir.open_rw(name, 0o644).map_err(cannot)?;
-        if !created {
-            return Err(Error::bad_input(format!(
-                "{} appeared while downloading; it was left as it is",
-                dir.join(name).display()
-            ))
-            .hint("download into another folder with --out"));
-        }
-        let mut file = tokio::fs::File::from_std(file);
-        let got = match client.download(id, name, &mut file).await {
-            Ok(g) => g,
-            Err(e) => {
-                // Only the file this run created is removed: a partial artifact is no artifact.
-                let _ = dir.remove_file(name);
-                return Err(e);
-            }
-        };
-        if got.sha256 != *sha256 || got.bytes != *size {
-            let _ = dir.remove_file(name);
-            return Err(Error::check_failed(format!(
-                "{name}: got {} bytes with sha256 {}, the manifest says {size} bytes with sha256 {sha256}; the file was removed",
-                got.bytes, got.sha256
-            ))
-            .hint("download again; if it persists, the stored object differs from what the build recorded"));
-        }
+    let each = |path: &std::path::Path, bytes: u64, sha256: &str| {
         if !json {
             ui::step(&format!(
-                "{} ({} bytes) sha256 {} matches the manifest",
-                dir.join(name).display(),
-                got.bytes,
-                got.sha256
+                "{} ({bytes} bytes) sha256 {sha256} matches the manifest",
+                path.display()
             ));
         }
-        done.push(serde_json::json!({
-            "name": name,
-            "path": dir.join(name),
-            "size": got.bytes,
-            "sha256": got.sha256,
-            "verified": true,
-        }));
-    }
+    };
+    let got = crate::builder::download::download(client, id, out, &each).await?;
+    let (list, done) = (got.list, got.files);
     if json {
         ui::print_json(&serde_json::json!({
             "build": list["build"],

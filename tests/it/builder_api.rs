@@ -4,7 +4,7 @@
 
 use crate::redis_server::RedisServer;
 
-use appgear::builder::api::routes::App;
+use appgear::builder::api::app::App;
 use appgear::builder::api::serve::serve;
 use appgear::builder::client::Client;
 use appgear::builder::config::Config;

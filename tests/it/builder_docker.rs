@@ -753,7 +753,7 @@ async fn a_starting_worker_removes_the_containers_left_by_builds_no_longer_runni
 
 #[tokio::test]
 async fn the_worker_command_reaps_leftovers_then_runs_a_build_in_docker() {
-    use appgear::builder::commands::{run_with, Place};
+    use appgear::builder::commands::{run, Place};
     let img = Image::build();
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -782,9 +782,9 @@ async fn the_worker_command_reaps_leftovers_then_runs_a_build_in_docker() {
         workspace: ws.clone(),
         redis_url: redis.url.clone(),
         queue_prefix: "factory-builds".into(),
-        store_dir: dir.path().join("store"),
+        store_dir: Some(dir.path().join("store")),
     };
-    let code = run_with(
+    let code = run(
         &place,
         "app",
         true,

@@ -7,8 +7,8 @@
 use crate::redis_server::RedisServer;
 use crate::rgw::{Rgw, ACCESS_KEY, SECRET_KEY};
 
+use appgear::builder::api::app::App;
 use appgear::builder::api::artifacts;
-use appgear::builder::api::routes::App;
 use appgear::builder::client::Client;
 use appgear::builder::config::Config;
 use appgear::builder::id::BuildId;
@@ -679,7 +679,6 @@ impl Drop for Killed {
 }
 
 #[test]
-#[ignore = "until commands.rs picks the store with setup::store and --store-dir is optional"]
 fn serve_run_and_download_through_the_binary_on_rgw_check_every_sha256_and_never_overwrite() {
     let redis = RedisServer::start();
     let rgw = Rgw::start();

@@ -7,8 +7,8 @@
 //! zombie's uploads, are never seen). Only names the manifest lists are served, so a path can
 //! never reach another key, whatever it contains.
 
+use crate::builder::api::app::App;
 use crate::builder::api::auth::{authorize, Denied};
-use crate::builder::api::routes::App;
 use crate::builder::config::Scope;
 use crate::builder::id::BuildId;
 use crate::builder::keys::AttemptKeys;

@@ -2,6 +2,7 @@
 //! scope (401 without a known token, 403 without the scope). Redis down is 503 with
 //! `Retry-After`, so N8n's retry waits and tries again.
 
+use crate::builder::api::app::App;
 use crate::builder::api::artifacts;
 use crate::builder::api::auth::{authorize, Denied};
 use crate::builder::clock::now_ms;
@@ -12,7 +13,6 @@ use crate::builder::queue::exposition;
 use crate::builder::queue::job::{BuildSpec, Job};
 use crate::builder::queue::log_stream::FROM_START;
 use crate::builder::queue::submit::valid_idempotency_key;
-use crate::builder::queue::Queue;
 use crate::builder::store::ObjectStore;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -30,12 +30,6 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 const MAX_LIST: usize = 500;
 /// A build request is small; anything bigger is refused before it is parsed.
 pub const MAX_BODY: usize = 64 * 1024;
-
-pub struct App<S> {
-    pub queue: Queue,
-    pub config: Config,
-    pub store: Arc<S>,
-}
 
 type Shared<S> = Arc<App<S>>;
 

@@ -1,6 +1,7 @@
 //! Running the API and the reaper together until shutdown.
 
-use crate::builder::api::routes::{router, App};
+use crate::builder::api::app::App;
+use crate::builder::api::routes::router;
 use crate::builder::queue::error::QueueError;
 use crate::builder::queue::reaper::Reaped;
 use crate::builder::store::ObjectStore;

@@ -9,7 +9,7 @@ use crate::builder::queue::job::{status_fields, Job};
 use crate::builder::queue::names::GROUP;
 use crate::builder::queue::scripts::CAS;
 use crate::builder::queue::Queue;
-use crate::builder::state::{Event, Reason, Refusal, Status};
+use crate::builder::state::{Event, Refusal};
 use redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
 
