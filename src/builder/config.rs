@@ -26,9 +26,8 @@ pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
 /// - android-apk: `reactnativecommunity/react-native-android:v21.0` (Android SDK and build
 ///   tools, NDK, JDK 17, Node; the React Native community's CI image).
 ///
-/// The same references go into the rendered ScaledJobs in place of
-/// `appgear-toolchain-<target>:pin-me`, since the `process` executor runs the recipe in the
-/// Job's own image. Renew a digest by reading the tag's index digest again
+/// The same references are in the rendered ScaledJobs (`gitops` templates; a test keeps them
+/// equal), since the `process` executor runs the recipe in the Job's own image. Renew a digest by reading the tag's index digest again
 /// (`docker buildx imagetools inspect IMAGE:TAG`) and changing it in both places.
 pub const EXAMPLE: &str = r#"targets:
   web:

@@ -636,3 +636,24 @@ fn an_oversized_workspaces_file_or_value_is_one_short_line() {
         );
     }
 }
+
+/// Each rendered ScaledJob runs the recipe in its own container (`--executor process`), so its
+/// image must be the one the builder's published config gives the target: one pin, two files.
+#[test]
+fn each_builder_scaledjob_runs_the_toolchain_the_builder_config_pins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = render(tmp.path(), &["--workspace", "demo", "--tenant", "acme"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = appgear::builder::config::Config::parse(appgear::builder::config::EXAMPLE)
+        .expect("the published example parses");
+    let dir = tmp.path().join("apps/factory/workspaces/demo/tauri");
+    for (target, t) in &config.targets {
+        let path = dir.join(format!("scaledjob-builder-{target}.yaml"));
+        let text = std::fs::read_to_string(&path).expect("the target's ScaledJob is rendered");
+        let job: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        let containers = &job["spec"]["jobTargetRef"]["template"]["spec"]["containers"];
+        let image = containers[0]["image"].as_str().unwrap();
+        assert_eq!(image, t.image, "{}", path.display());
+        assert!(image.contains("@sha256:"), "{image}");
+    }
+}
