@@ -824,3 +824,62 @@ fn live_cluster_up_workspace_status_down() {
     );
     assert_eq!(run(&["cluster", "down"]), 0);
 }
+
+/// Offline: an image this machine's Docker holds under its pinned name goes into the node with
+/// `kind load docker-image` right after the cluster is made, before anything would pull it.
+#[test]
+fn images_docker_already_holds_are_loaded_into_the_node() {
+    let pinned = "busybox:1.37.0"; // local-path-provisioner's helper image, pinned by tag
+    let has = |name: &str| {
+        Command::new("docker")
+            .args(["image", "inspect", name])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    // A tiny image under the pinned name, made here only when the machine has none (and then
+    // removed), so a real busybox image of the user's is never touched.
+    let made = !has(pinned);
+    if made {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("hello"), "standin\n").unwrap();
+        let tar = tmp.path().join("root.tar");
+        let ok = Command::new("tar")
+            .arg("-C")
+            .arg(tmp.path())
+            .args(["-cf"])
+            .arg(&tar)
+            .arg("hello")
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let ok = Command::new("docker")
+            .arg("import")
+            .arg(&tar)
+            .arg(pinned)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+    let l = Laptop::new();
+    let (_, _, err) = l.run(&["cluster", "up"]);
+    let loaded = l.kind_was_asked(&["load", "docker-image"]);
+    if made {
+        let _ = Command::new("docker").args(["rmi", pinned]).output();
+    }
+    let loaded = loaded.unwrap_or_else(|| panic!("kind load docker-image was not run: {err}"));
+    assert!(
+        loaded.contains(&"docker.io/library/busybox:1.37.0".to_string()),
+        "{loaded:?}"
+    );
+    assert_eq!(loaded[loaded.len() - 2..], ["--name", "appgear"]);
+    // The node image and images pinned by digest are never loaded this way.
+    assert!(
+        !loaded.iter().any(|a| a.starts_with("kindest/node")),
+        "{loaded:?}"
+    );
+    assert!(!loaded.iter().any(|a| a.contains("redis")), "{loaded:?}");
+}

@@ -100,12 +100,13 @@ pub fn suite(ctx: &Context, workspaces: &[WorkspaceEntry], airbyte: bool) -> Res
     super::super::suite::objects(&suite, airbyte)
 }
 
-/// The objects a stage applies; empty for stages that apply none.
+/// The objects a stage applies; empty for stages that apply none. The suite goes without its
+/// Airbyte Application: only Argo CD serves that kind, and on the local cluster Airbyte's chart
+/// is installed directly (stage 9) when asked for.
 pub fn stage_objects(
     ctx: &Context,
     stage: StageId,
     workspaces: &[WorkspaceEntry],
-    airbyte: bool,
 ) -> Result<Vec<Object>> {
     Ok(match stage {
         StageId::Storage => {
@@ -122,7 +123,7 @@ pub fn stage_objects(
             o
         }
         StageId::CoreServices => extras::core_redis()?,
-        StageId::Suite => suite(ctx, workspaces, airbyte)?,
+        StageId::Suite => suite(ctx, workspaces, false)?,
         _ => Vec::new(),
     })
 }
@@ -188,7 +189,7 @@ pub fn render(
     let mut count = 0;
     let mut names: Vec<&str> = Vec::new();
     for (stage, file) in RENDERED {
-        let objects = stage_objects(ctx, *stage, workspaces, airbyte)?;
+        let objects = stage_objects(ctx, *stage, workspaces)?;
         count += objects.len();
         files.push(OwnedFile {
             path: file.to_string(),

@@ -138,6 +138,17 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
             report.done.push(("kind cluster".into(), "running".into()));
         }
     }
+    // The images this machine already has, into the node before anything asks for them.
+    let bar = ui::spinner("images: loading what this machine's Docker holds into the node");
+    let preloaded = super::preload::run(&kind, ctx.name(), o.options.profile).await;
+    bar.finish_and_clear();
+    match preloaded? {
+        names if names.is_empty() => {}
+        names => report.done.push((
+            "images".into(),
+            format!("{} loaded from this machine", names.len()),
+        )),
+    }
     if o.merge_kubeconfig {
         kind.export_kubeconfig(ctx.name())?;
         report.done.push((
@@ -158,6 +169,15 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
         let id = step.stage.id;
         match (&step.action, id) {
             (_, StageId::Preflight | StageId::Cluster) => continue,
+            // Each optional part plans itself; also when done, since a changed tree (a
+            // workspace added) goes to Argo CD's Git server.
+            (Action::Run(_) | Action::Done(_), StageId::Optional) => {
+                let rows =
+                    super::optional::run(&ctx, &client, &mut applier, &o.options, &workspaces)
+                        .await?;
+                report.done.extend(rows);
+                continue;
+            }
             (Action::Done(why) | Action::Skip(why), _) => {
                 report.done.push((
                     step.stage.name.into(),
@@ -193,16 +213,9 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
                 ));
                 continue;
             }
-            (Action::Run(_), StageId::Optional) => {
-                report.done.push((
-                    step.stage.name.into(),
-                    "not run: not written yet in this version (see docs/topology-b.md)".into(),
-                ));
-                continue;
-            }
             (Action::Run(_), _) => {}
         }
-        let objects = stage_objects(&ctx, id, &workspaces, o.options.airbyte)?;
+        let objects = stage_objects(&ctx, id, &workspaces)?;
         let bar = ui::spinner(format!(
             "{}: {} objects (usually {})",
             step.stage.name,
@@ -246,7 +259,7 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
 /// when set (a Vault seeded by hand). Neither: the check is skipped, saying so.
 const TOKEN_SECRET: &str = "MULTIPLAYER_TOKEN_SECRET";
 /// The seed Secret's key for the gateway's token secret (`optional::vault`'s seed keys).
-const SEED_KEY: &str = "multiplayer-token";
+const SEED_KEY: &str = super::optional::vault::MULTIPLAYER_TOKEN;
 
 async fn token_secret(client: &kube::Client) -> std::result::Result<String, String> {
     use super::optional::vault;

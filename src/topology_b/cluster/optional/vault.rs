@@ -28,7 +28,7 @@ const ROOT_TOKEN_ENV: &str = "VAULT_DEV_ROOT_TOKEN_ID";
 /// Seed keys: the root token, and one per file the suite's apps read (the file names are the
 /// apps' contract: MULTIPLAYER_TOKEN_SECRET_FILE, BUILDER_CONFIG).
 const ROOT_TOKEN: &str = "root-token";
-const MULTIPLAYER_TOKEN: &str = "multiplayer-token";
+pub const MULTIPLAYER_TOKEN: &str = "multiplayer-token";
 const BUILDER_CONFIG: &str = "builder-config";
 const BUILDER_API_TOKEN: &str = "builder-api-token";
 /// Written under a path the suite names but appgear has nothing to put in (code-server's
