@@ -42,13 +42,21 @@ pub fn run(home: &Home, cmd: ConfigCommand) -> Result<i32> {
         ConfigCommand::Get { key } => ui::out(config::get(home, &key)?),
         ConfigCommand::Set { key, value } => {
             let set = config::set(home, &key, &value)?;
-            if set.unknown_key {
+            // Topology B's keys live in the same `.env`; its own commands check their values.
+            let cluster_key = crate::topology_b::settings::KEYS
+                .iter()
+                .any(|k| k.name == key);
+            if set.unknown_key && !cluster_key {
                 ui::warn(&format!(
                     "{key} is not one of appgear's keys; it is kept for your compose file"
                 ));
             }
             ui::out(format!("{key}={}", set.shown));
-            ui::err("run `appgear up` to apply it");
+            ui::err(if cluster_key {
+                "run `appgear cluster up` to apply it"
+            } else {
+                "run `appgear up` to apply it"
+            });
         }
     }
     Ok(0)

@@ -25,7 +25,7 @@ pub async fn run(home: &Home, args: UpArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let prepared = up::prepare(home)?;
+    let prepared = up::prepare(home, crate::topology_b::settings::KEYS)?;
     super::init::print_report(home, &prepared.report);
     let tracker = ui::Tracker::new();
     let result = up::converge(&prepared, &tracker).await;

@@ -20,13 +20,14 @@ pub struct Prepared {
     pub project: Project,
 }
 
-/// Refuse a home Docker cannot mount, then create or complete it (`init`) under its lock and read
-/// its stack. Docker is not touched yet.
-pub fn prepare(home: &Home) -> Result<Prepared> {
+/// Refuse a home Docker cannot mount, then create or complete it (`init`, with `others`: keys
+/// other products keep in the same `.env`) under its lock and read its stack. Docker is not
+/// touched yet.
+pub fn prepare(home: &Home, others: &[crate::topology_a::keys::OtherKey]) -> Result<Prepared> {
     load::mountable(home.root())?;
     home.ensure_root()?;
     let lock = home.lock("up")?;
-    let Provisioned { settings, report } = provision::init(home)?;
+    let Provisioned { settings, report } = provision::init_with(home, others)?;
     let project = load::load(home, &settings)?;
     Ok(Prepared {
         _lock: lock,
