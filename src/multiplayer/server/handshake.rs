@@ -168,3 +168,94 @@ fn is(headers: &HeaderMap, name: HeaderName, value: &str) -> bool {
         .get(name)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::multiplayer::server::testkit::*;
+    use std::net::SocketAddr;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A handshake with the given `Connection` header: the answer's head (lower-cased) and the
+    /// close code of the first frame, if one came.
+    async fn upgrade_with(
+        addr: SocketAddr,
+        target: &str,
+        connection: &str,
+    ) -> (String, Option<u16>) {
+        let req = format!(
+            "GET {target} HTTP/1.1\r\nHost: gw\r\nConnection: {connection}\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                break;
+            }
+            got.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
+        let mut frame = [0u8; 4];
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut frame)).await;
+        let code = matches!(read, Ok(Ok(_))).then(|| u16::from_be_bytes([frame[2], frame[3]]));
+        (head, code)
+    }
+
+    /// Method, headers, the status wanted, and what the answer must say.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
+
+    #[tokio::test]
+    async fn a_bad_upgrade_request_is_refused_with_what_to_fix() {
+        let addr = start(context(10)).await;
+        let good = mint("w1", false, None);
+        let upgrade = [("Connection", "Upgrade"), ("Upgrade", "websocket")];
+        let version = ("Sec-WebSocket-Version", "13");
+        let key = ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        let target = format!("/multiplayer/a?token={good}");
+        let cases: Vec<Case> = vec![
+            (
+                "POST",
+                vec![upgrade[0], upgrade[1], version, key],
+                405,
+                "GET",
+            ),
+            (
+                "GET",
+                vec![upgrade[1], version, key],
+                400,
+                "Connection: Upgrade",
+            ),
+            (
+                "GET",
+                vec![upgrade[0], upgrade[1], ("Sec-WebSocket-Version", "8"), key],
+                400,
+                "Sec-WebSocket-Version: 13",
+            ),
+            (
+                "GET",
+                vec![upgrade[0], upgrade[1], version],
+                400,
+                "Sec-WebSocket-Key",
+            ),
+        ];
+        for (method, headers, want, says) in cases {
+            let (head, body) = call(addr, method, &target, &headers).await;
+            assert_eq!(status(&head), want, "{method} {headers:?}: {body}");
+            assert!(body.contains(says), "{method} {headers:?}: {body}");
+        }
+        // `Connection` may list other tokens beside `upgrade`, in any case.
+        let (head, code) = upgrade_with(addr, &target, "keep-alive, UPGRADE").await;
+        assert_eq!(status(&head), 101, "{head}");
+        assert!(
+            head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+            "{head}"
+        );
+        // Storage is down in this context: the session is refused after the handshake.
+        assert_eq!(code, Some(1013));
+    }
+}

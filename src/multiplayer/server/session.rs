@@ -14,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -199,8 +200,15 @@ async fn finish(
     let _ = room_tx.send(RoomCmd::Leave { session: id }).await;
     if let Some((why, wait)) = why {
         let _ = timeout(wait, socket.send(close_message(why))).await;
-        // Give the peer a moment to answer our close frame.
-        let _ = tokio::time::timeout(CLOSE_WAIT, async { while socket.next().await.is_some() {} })
-            .await;
+        // Give the peer a moment to answer our close frame. After a read error the WebSocket
+        // reads no more, while the peer may still be sending (the rest of an oversized
+        // message): closing with unread bytes resets the connection, and the peer may then
+        // lose our close frame. So the socket is read to its end, or for that moment.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while socket.next().await.is_some() {}
+            let mut rest = [0u8; 256];
+            while matches!(socket.get_mut().read(&mut rest).await, Ok(n) if n > 0) {}
+        })
+        .await;
     }
 }
