@@ -1,6 +1,7 @@
 //! What every product shares. Nothing here imports a product.
 
 pub mod digest;
+pub mod docker;
 pub mod error;
 pub mod files;
 pub mod image_ref;

@@ -37,36 +37,16 @@ const FLUSH_EVERY: Duration = Duration::from_millis(300);
 /// grow the worker's memory.
 const MAX_LINE: usize = 64 * 1024;
 
-/// Connect to the Docker Engine (honouring DOCKER_HOST) and check that it answers, as the
-/// rest of appgear does.
+/// Connect to the Docker Engine (`core::docker`), with the executor's own way out.
 pub async fn connect() -> Result<Docker> {
-    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
-    let docker = docker.with_timeout(Duration::from_secs(120));
-    docker
-        .ping()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    Ok(docker)
-}
-
-fn unreachable(cause: String) -> Error {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-    Error::not_ready(format!("the docker executor cannot reach Docker at {host}"))
-        .hint(
+    crate::core::docker::connect().await.map_err(|e| {
+        e.hint(
             "start Docker or point DOCKER_HOST at a running engine, or run with --executor process",
         )
-        .cause(anyhow::anyhow!(cause))
+    })
 }
 
-/// What the Engine said, without bollard's wrapping.
-fn message(e: &DockerError) -> String {
-    match e {
-        DockerError::DockerResponseServerError { message, .. } => message.clone(),
-        DockerError::DockerStreamError { error } => error.clone(),
-        other => other.to_string(),
-    }
-}
+use crate::core::docker::message;
 
 fn is_not_found(e: &DockerError) -> bool {
     matches!(
