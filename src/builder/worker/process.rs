@@ -128,19 +128,11 @@ pub async fn run(
                 stopped = Some(Exit::TimedOut);
             }
             changed = control.changed(), if stopped.is_none() => {
-                let why = if changed.is_err() { Control::Stop } else { *control.borrow() };
-                stopped = match why {
-                    Control::Run => None,
-                    Control::Cancel => Some(Exit::Cancelled),
-                    Control::Stop => Some(Exit::Stopped),
-                    Control::LeaseLost => Some(Exit::LeaseLost),
-                };
-                if let Some(s) = stopped {
-                    log.line(&format!("[appgear] stopping the recipe: {}", match s {
-                        Exit::Cancelled => "the build was cancelled",
-                        Exit::Stopped => "the worker is stopping",
-                        _ => "the worker lost its lease",
-                    })).await;
+                // Read the order before awaiting: the watch's guard must not be held across it.
+                let order = control.borrow().stopping(changed.is_err());
+                if let Some((exit, why)) = order {
+                    log.line(&format!("[appgear] stopping the recipe: {why}")).await;
+                    stopped = Some(exit);
                 }
             }
             _ = kill_timer => {
