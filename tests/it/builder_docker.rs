@@ -6,14 +6,13 @@
 //! leftover containers. Every test checks the state and reason the queue reports (what
 //! `appgear builder status` shows), the log lines, and that no container of the build is left.
 
+use crate::builder_fixture::{self, manifest, stored_log};
 use crate::redis_server::RedisServer;
 
 use appgear::builder::config::Config;
 use appgear::builder::id::BuildId;
-use appgear::builder::keys::AttemptKeys;
-use appgear::builder::manifest::Manifest;
 use appgear::builder::queue::job::{BuildSpec, Source};
-use appgear::builder::queue::{Queue, Settings};
+use appgear::builder::queue::Queue;
 use appgear::builder::state::{Phase, Reason, State};
 use appgear::builder::store::memory::MemoryStore;
 use appgear::builder::store::{Body, Meta, ObjectStore};
@@ -21,12 +20,10 @@ use appgear::builder::worker::executor::{Executor, ExecutorKind};
 use appgear::builder::worker::upload::Retry;
 use appgear::builder::worker::{run_once, Options, RunOutcome};
 use appgear::core::digest::sha256_hex;
-use appgear::core::names::WorkspaceId;
-use appgear::core::redis::RedisLink;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -136,19 +133,7 @@ fn queue(redis: &RedisServer, config: &Config) -> Queue {
 }
 
 fn queue_of(redis: &RedisServer, config: &Config, workspace: &str) -> Queue {
-    Queue::new(
-        Arc::new(RedisLink::new(&redis.url).unwrap()),
-        "factory-builds",
-        WorkspaceId::parse(workspace).unwrap(),
-        config.targets.keys().cloned().collect(),
-        Settings {
-            max_attempts: 3,
-            lease: Duration::from_secs(5),
-            queue_ttl: Duration::from_secs(3600),
-            idempotency_ttl: Duration::from_secs(60),
-            retention: Duration::from_secs(3600),
-        },
-    )
+    builder_fixture::queue(redis, config, workspace, Duration::from_secs(5))
 }
 
 async fn options(config: &Config, target: &str, dir: &Path) -> Options {
@@ -195,35 +180,6 @@ async fn submit(q: &Queue, target: &str, source: Option<Source>) -> BuildId {
     .unwrap()
     .job
     .id
-}
-
-fn keys(id: &BuildId) -> AttemptKeys {
-    AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), id, 1)
-}
-
-async fn manifest(store: &MemoryStore, id: &BuildId) -> Manifest {
-    let (bytes, _) = store.get(&keys(id).manifest()).await.unwrap();
-    Manifest::parse(&bytes).unwrap()
-}
-
-fn gunzip(bytes: &[u8]) -> String {
-    let mut child = Command::new("gzip")
-        .arg("-dc")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = bytes.to_vec();
-    let w = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    w.join().unwrap().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
-async fn stored_log(store: &MemoryStore, id: &BuildId) -> String {
-    gunzip(&store.get(&keys(id).log()).await.unwrap().0)
 }
 
 /// The build's state and reason as `appgear builder status` shows them.
@@ -302,7 +258,7 @@ async fn a_recipe_in_a_container_gets_its_source_and_leaves_its_artifacts() {
         }
     );
     assert_eq!(status(&q, &id).await, (State::Succeeded, None, Some(0)));
-    let m = manifest(&store, &id).await;
+    let m = manifest(&store, &id, 1).await;
     let names: Vec<&str> = m.artifacts.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(
         names,
@@ -322,7 +278,7 @@ async fn a_recipe_in_a_container_gets_its_source_and_leaves_its_artifacts() {
     assert_eq!(hello, b"hello from the source\n");
     assert_eq!(m.image, img.id);
 
-    let log = stored_log(&store, &id).await;
+    let log = stored_log(&store, &id, 1).await;
     assert!(log.contains("executor docker"), "{log}");
     assert!(
         log.contains("phase:build\n") && log.contains("to-stderr\n"),
@@ -415,17 +371,17 @@ async fn failures_end_with_their_reason_keep_the_log_and_leave_no_container() {
                 reason: Some(reason)
             },
             "{target}: {}",
-            stored_log(&store, &id).await
+            stored_log(&store, &id, 1).await
         );
         assert_eq!(
             status(&q, &id).await,
             (state, Some(reason), code),
             "{target}"
         );
-        let m = manifest(&store, &id).await;
+        let m = manifest(&store, &id, 1).await;
         assert_eq!((m.state, m.reason), (state, Some(reason)));
         assert!(m.artifacts.is_empty(), "{target}");
-        let log = stored_log(&store, &id).await;
+        let log = stored_log(&store, &id, 1).await;
         assert!(log.contains(in_log), "{target}: {log}");
         if target == "slow" {
             assert!(log.contains("ran past its timeout of 2s"), "{log}");
@@ -485,7 +441,7 @@ async fn a_recipe_has_no_network_unless_its_target_says_bridge() {
     let (state, reason, code) = status(&q, &id).await;
     assert_eq!((state, reason), (State::Failed, Some(Reason::ExitCode)));
     assert_ne!(code, Some(0));
-    let log = stored_log(&store, &id).await;
+    let log = stored_log(&store, &id, 1).await;
     assert!(!log.contains("hello from the host"), "{log}");
     assert!(log.contains("Network is unreachable"), "{log}");
     assert!(containers_of(&id).is_empty());
@@ -495,7 +451,7 @@ async fn a_recipe_has_no_network_unless_its_target_says_bridge() {
     let id = submit(&q, "open", None).await;
     run(&q, &cfg, &store, "open", work.path()).await;
     assert_eq!(status(&q, &id).await, (State::Succeeded, None, Some(0)));
-    assert!(stored_log(&store, &id)
+    assert!(stored_log(&store, &id, 1)
         .await
         .contains("hello from the host\n"));
     assert!(containers_of(&id).is_empty());
@@ -528,7 +484,7 @@ async fn a_missing_image_ends_image_missing_and_is_never_pulled() {
             status(&q, &id).await,
             (State::Failed, Some(Reason::ImageMissing), None)
         );
-        let log = stored_log(&store, &id).await;
+        let log = stored_log(&store, &id, 1).await;
         assert!(
             log.contains("is not on this Docker Engine; the builder never pulls"),
             "{log}"
@@ -604,7 +560,7 @@ async fn a_cancel_stops_the_container_and_a_worker_stop_requeues_the_build() {
         status(&q, &id).await,
         (State::Cancelled, Some(Reason::UserCancel), None)
     );
-    let log = stored_log(&store, &id).await;
+    let log = stored_log(&*store, &id, 1).await;
     assert!(
         log.contains("stopping the recipe: the build was cancelled"),
         "{log}"
@@ -665,12 +621,12 @@ async fn a_source_with_a_link_out_of_its_folder_is_refused() {
         status(&q, &id).await,
         (State::Failed, Some(Reason::SourceInvalid), None)
     );
-    let log = stored_log(&store, &id).await;
+    let log = stored_log(&store, &id, 1).await;
     assert!(
         log.contains("secret: only files and folders are unpacked"),
         "{log}"
     );
-    assert!(manifest(&store, &id).await.artifacts.is_empty());
+    assert!(manifest(&store, &id, 1).await.artifacts.is_empty());
     assert!(containers_of(&id).is_empty(), "no container was even made");
 }
 

@@ -4,6 +4,7 @@
 //! by the test, `sha256sum -c`, RGW stopped in the middle of the uploads and started again, a
 //! worker killed before its manifest, and the artifact download API with its client.
 
+use crate::builder_fixture;
 use crate::redis_server::RedisServer;
 use crate::rgw::{Rgw, ACCESS_KEY, SECRET_KEY};
 
@@ -15,7 +16,7 @@ use appgear::builder::id::BuildId;
 use appgear::builder::keys::AttemptKeys;
 use appgear::builder::manifest::Manifest;
 use appgear::builder::queue::job::BuildSpec;
-use appgear::builder::queue::{Queue, Settings};
+use appgear::builder::queue::Queue;
 use appgear::builder::state::{Reason, State};
 use appgear::builder::store::s3::{S3Settings, S3Store};
 use appgear::builder::store::{Body, Listed, Meta, ObjectStore, StoreError};
@@ -23,7 +24,6 @@ use appgear::builder::worker::upload::Retry;
 use appgear::builder::worker::{run_once, Options, RunOutcome};
 use appgear::core::digest::sha256_hex;
 use appgear::core::names::WorkspaceId;
-use appgear::core::redis::RedisLink;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -77,19 +77,7 @@ api_tokens:
 }
 
 fn queue(redis: &RedisServer, config: &Config) -> Queue {
-    Queue::new(
-        Arc::new(RedisLink::new(&redis.url).unwrap()),
-        "factory-builds",
-        WorkspaceId::parse("demo").unwrap(),
-        config.targets.keys().cloned().collect(),
-        Settings {
-            max_attempts: 3,
-            lease: LEASE,
-            queue_ttl: Duration::from_secs(3600),
-            idempotency_ttl: Duration::from_secs(60),
-            retention: Duration::from_secs(3600),
-        },
-    )
+    builder_fixture::queue(redis, config, "demo", LEASE)
 }
 
 fn options(config: &Config, worker: &str, dir: &std::path::Path) -> Options {

@@ -3,15 +3,15 @@
 //! timeout, cancel, a graceful stop, an unreachable store, a worker killed mid-build, and a log
 //! followed across a reconnect without losing a line.
 
+use crate::builder_fixture::{self, manifest, stored_log};
 use crate::redis_server::RedisServer;
 
 use appgear::builder::config::Config;
 use appgear::builder::id::BuildId;
 use appgear::builder::keys::AttemptKeys;
-use appgear::builder::manifest::Manifest;
 use appgear::builder::queue::job::BuildSpec;
 use appgear::builder::queue::log_stream::FROM_START;
-use appgear::builder::queue::{Queue, Settings};
+use appgear::builder::queue::Queue;
 use appgear::builder::state::{Phase, Reason, State};
 use appgear::builder::store::memory::MemoryStore;
 use appgear::builder::store::ObjectStore;
@@ -19,10 +19,8 @@ use appgear::builder::worker::upload::Retry;
 use appgear::builder::worker::{run_once, Options, RunOutcome};
 use appgear::core::digest::sha256_hex;
 use appgear::core::names::WorkspaceId;
-use appgear::core::redis::RedisLink;
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -73,19 +71,7 @@ fn config() -> Config {
 }
 
 fn queue(redis: &RedisServer, config: &Config) -> Queue {
-    Queue::new(
-        Arc::new(RedisLink::new(&redis.url).unwrap()),
-        "factory-builds",
-        WorkspaceId::parse("demo").unwrap(),
-        config.targets.keys().cloned().collect(),
-        Settings {
-            max_attempts: 3,
-            lease: LEASE,
-            queue_ttl: Duration::from_secs(3600),
-            idempotency_ttl: Duration::from_secs(60),
-            retention: Duration::from_secs(3600),
-        },
-    )
+    builder_fixture::queue(redis, config, "demo", LEASE)
 }
 
 fn options(config: &Config, target: &str, worker: &str, dir: &std::path::Path) -> Options {
@@ -140,33 +126,6 @@ async fn submit(q: &Queue, target: &str) -> BuildId {
     .unwrap()
     .job
     .id
-}
-
-async fn manifest(store: &MemoryStore, id: &BuildId, attempt: u32) -> Manifest {
-    let keys = AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), id, attempt);
-    let (bytes, _) = store.get(&keys.manifest()).await.unwrap();
-    Manifest::parse(&bytes).unwrap()
-}
-
-fn gunzip(bytes: &[u8]) -> String {
-    let mut child = Command::new("gzip")
-        .arg("-dc")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let input = bytes.to_vec();
-    let w = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().unwrap();
-    w.join().unwrap().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
-async fn stored_log(store: &MemoryStore, id: &BuildId, attempt: u32) -> String {
-    let keys = AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), id, attempt);
-    gunzip(&store.get(&keys.log()).await.unwrap().0)
 }
 
 async fn wait_for_phase(q: &Queue, id: &BuildId, phase: Phase) {
@@ -478,7 +437,7 @@ async fn a_worker_killed_mid_build_loses_its_lease_and_the_next_attempt_succeeds
     // The killed attempt left no manifest: nothing points at whatever it wrote.
     let keys1 = AttemptKeys::new(&WorkspaceId::parse("demo").unwrap(), &id, 1);
     assert!(store.get(&keys1.manifest()).await.is_err());
-    assert_eq!(manifest(&store, &id, 2).await.attempt, 2);
+    assert_eq!(manifest(&*store, &id, 2).await.attempt, 2);
 }
 
 #[tokio::test]

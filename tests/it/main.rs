@@ -4,6 +4,8 @@
 //! The fast tier (`scripts/test --fast`) runs the modules that need no service: see `FAST` in
 //! scripts/test.
 
+#[allow(dead_code)]
+mod builder_fixture;
 #[allow(dead_code)] // each module uses a different part of the helpers
 mod common;
 #[allow(dead_code)]
