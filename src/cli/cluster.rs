@@ -32,8 +32,13 @@ pub struct UpArgs {
     pub profile: String,
     #[arg(long)]
     pub with_airbyte: bool,
-    #[arg(long)]
+    /// Vault (dev mode + agent injector), configured for the suite before it: the default.
+    #[arg(long, conflicts_with = "without_vault")]
     pub with_vault: bool,
+    /// Leave Vault out: the suite's secrets must then come from your own Vault (its agent
+    /// injector, the roles and kv/appgear paths the suite's annotations name).
+    #[arg(long)]
+    pub without_vault: bool,
     #[arg(long)]
     pub with_argocd: bool,
     /// Print the plan and change nothing.
@@ -96,7 +101,8 @@ async fn cluster_up(home: &Home, a: UpArgs) -> Result<i32> {
     let options = Options::new(
         Profile::parse(&a.profile)?,
         a.with_airbyte,
-        a.with_vault,
+        // Vault is the suite's secret source, so it is on unless left out on purpose.
+        !a.without_vault,
         a.with_argocd,
     )?;
     if a.dry_run {

@@ -110,16 +110,16 @@ pub const STAGES: &[Stage] = &[
         id: StageId::Suite,
         number: 8,
         name: "factory suite",
-        does: "the suite from `gitops render`, server-side applied, waited Available",
-        pins: &[],
-        usually: "60 s",
+        does: "Vault for the suite's secrets first (unless --without-vault), then the suite from `gitops render`, server-side applied, waited Available",
+        pins: &["vault"],
+        usually: "60 s (2 min with Vault)",
     },
     Stage {
         id: StageId::Optional,
         number: 9,
         name: "optional",
-        does: "Airbyte, Vault, Argo CD (with an in-cluster Git server) when asked for",
-        pins: &["airbyte", "vault", "argocd", "git-server"],
+        does: "Airbyte, Argo CD (with an in-cluster Git server) when asked for",
+        pins: &["airbyte", "argocd", "git-server"],
         usually: "3-8 min",
     },
     Stage {
@@ -161,6 +161,8 @@ impl Profile {
 pub struct Options {
     pub profile: Profile,
     pub airbyte: bool,
+    /// Vault installed and configured before the suite (the default: the suite's pods read
+    /// their secrets from its agent); false with `--without-vault`, for a Vault of one's own.
     pub vault: bool,
     pub argocd: bool,
 }
@@ -295,6 +297,10 @@ pub fn plan(opts: &Options, workspaces: &[Workspace], seen: &Observed, version: 
             StageId::Cluster => cluster_action(&seen.cluster),
             StageId::Optional => optional_action(opts, installed),
             StageId::Smoke => Action::Run("checks what answers (always run)".into()),
+            StageId::Suite if fresh => with_vault(
+                vault_action(opts, installed),
+                Action::Run(fresh_reason(stage, workspaces, version)),
+            ),
             _ if fresh => Action::Run(fresh_reason(stage, workspaces, version)),
             StageId::Storage
             | StageId::Kong
@@ -308,7 +314,10 @@ pub fn plan(opts: &Options, workspaces: &[Workspace], seen: &Observed, version: 
                 Some(v) => Action::Run(format!("load appgear {version} (the node has {v})")),
                 None => Action::Run(format!("load appgear {version}")),
             },
-            StageId::Suite => suite_action(workspaces, seen, version),
+            StageId::Suite => with_vault(
+                vault_action(opts, installed),
+                suite_action(workspaces, seen, version),
+            ),
         };
         steps.push(Step {
             stage: *stage,
@@ -345,7 +354,35 @@ fn fresh_reason(stage: &Stage, workspaces: &[Workspace], version: &str) -> Strin
 }
 
 fn nothing_asked() -> String {
-    "nothing asked (--with-airbyte, --with-vault, --with-argocd)".into()
+    "nothing asked (--profile full, --with-argocd)".into()
+}
+
+/// What stage 8 does with Vault before the suite: the suite's pods (gateway, builder API and
+/// jobs, code-server) read their secrets from files Vault's agent injector writes, and the
+/// injector only injects pods created after it runs, so Vault comes first. A Vault recorded at
+/// its pin is not redone.
+pub fn vault_action(opts: &Options, installed: &BTreeMap<String, String>) -> Action {
+    let pinned = pins::pin("vault").map(|p| p.version).unwrap_or("");
+    match (opts.vault, installed.get("vault")) {
+        (false, _) => Action::Skip(
+            "--without-vault: the suite's secrets must come from your own Vault (its agent injector, the roles and kv/appgear paths the suite's annotations name)".into(),
+        ),
+        (true, Some(v)) if v == pinned => Action::Done(format!("vault {pinned}")),
+        (true, Some(v)) => Action::Run(format!("vault {v} → {pinned} before the suite")),
+        (true, None) => Action::Run(format!(
+            "install vault {pinned} before the suite (its pods read their secrets from Vault's agent)"
+        )),
+    }
+}
+
+/// Stage 8's action: Vault's part, then the suite's; it runs when either has to.
+fn with_vault(vault: Action, suite: Action) -> Action {
+    let line = format!("{}; {}", vault.reason(), suite.reason());
+    match (&vault, &suite) {
+        (Action::Run(_), _) | (_, Action::Run(_)) => Action::Run(line),
+        (_, Action::Skip(_)) => Action::Skip(line),
+        _ => Action::Done(line),
+    }
 }
 
 fn describe_pins(names: &[&str]) -> String {
@@ -429,21 +466,23 @@ fn suite_action(workspaces: &[Workspace], seen: &Observed, version: &str) -> Act
     }
 }
 
-/// The optional parts of stage 9, in the order it installs them, each with its flag.
-pub const OPTIONAL_PARTS: &[(&str, &str)] = &[
-    ("airbyte", "--profile full"),
-    ("vault", "--with-vault"),
-    ("argocd", "--with-argocd"),
-];
+/// The optional parts of stage 9, in the order it installs them, each with its flag. (Vault is
+/// not one: stage 8 installs it before the suite, see `vault_action`.)
+pub const OPTIONAL_PARTS: &[(&str, &str)] =
+    &[("airbyte", "--profile full"), ("argocd", "--with-argocd")];
 
 fn asked(opts: &Options, part: &str) -> bool {
     match part {
         "airbyte" => opts.airbyte,
-        "vault" => opts.vault,
         "argocd" => opts.argocd,
         _ => false,
     }
 }
+
+/// With Argo CD, Airbyte's Application is in the tree Argo CD syncs, so Argo CD installs it
+/// as in production; a direct chart install as well would give its objects two owners.
+pub const AIRBYTE_THROUGH_ARGOCD: &str =
+    "comes through Argo CD (its Application in the synced tree), not installed directly";
 
 /// What stage 9 does with each optional part: `Run` when asked and not recorded at its pin,
 /// `Done` when recorded at its pin, `Skip` when not asked (a part installed earlier and not
@@ -457,6 +496,9 @@ pub fn optional_parts(
         .map(|(name, flag)| {
             let pinned = pins::pin(name).map(|p| p.version).unwrap_or("");
             let action = match (asked(opts, name), installed.get(*name)) {
+                (true, _) if *name == "airbyte" && opts.argocd => {
+                    Action::Skip(AIRBYTE_THROUGH_ARGOCD.into())
+                }
                 (false, Some(v)) => {
                     Action::Skip(format!("{v} installed, not asked for, left as it is"))
                 }
@@ -502,8 +544,9 @@ mod tests {
             .collect()
     }
 
+    /// `cluster up` with no flag: the core profile, Vault (the default), no Argo CD.
     fn core() -> Options {
-        Options::new(Profile::Core, false, false, false).unwrap()
+        Options::new(Profile::Core, false, true, false).unwrap()
     }
 
     /// A cluster where `cluster up` ran to the end with this appgear.
@@ -571,10 +614,10 @@ mod tests {
         );
         assert_eq!(
             lines[8],
-            " 8  factory suite  run   apply the suite with workspaces demo"
+            " 8  factory suite  run   install vault 0.34.1 before the suite (its pods read their secrets from Vault's agent); apply the suite with workspaces demo"
         );
         assert!(
-            lines[9].contains("skip") && lines[9].contains("--with-airbyte"),
+            lines[9].contains("skip") && lines[9].contains("--with-argocd"),
             "{}",
             lines[9]
         );
@@ -611,7 +654,7 @@ mod tests {
         );
         assert_eq!(
             p.action(StageId::Suite),
-            Some(&Action::Run("add workspaces team-b".into()))
+            Some(&Action::Run("vault 0.34.1; add workspaces team-b".into()))
         );
         assert!(matches!(p.action(StageId::Storage), Some(Action::Done(_))));
     }
@@ -662,8 +705,7 @@ mod tests {
         assert_eq!(
             p.action(StageId::Optional),
             Some(&Action::Run(
-                "airbyte run: install 2.2.0; vault run: install 0.34.1; argocd skip: not asked (--with-argocd)"
-                    .into()
+                "airbyte run: install 2.2.0; argocd skip: not asked (--with-argocd)".into()
             ))
         );
         let mut seen = converged(&[]);
@@ -683,6 +725,85 @@ mod tests {
         assert!(Profile::parse("big").is_err());
     }
 
+    #[test]
+    fn vault_comes_before_the_suite_by_default_and_is_not_redone() {
+        // A fresh cluster: stage 8 installs Vault, then the suite; stage 9 has no Vault part.
+        let p = plan(&core(), &ws(&["demo"]), &Observed::default(), V);
+        let Some(Action::Run(why)) = p.action(StageId::Suite) else {
+            panic!("{:?}", p.action(StageId::Suite));
+        };
+        let vault_at = why.find("install vault 0.34.1 before the suite").unwrap();
+        assert!(vault_at < why.find("apply the suite").unwrap(), "{why}");
+        assert!(!p.lines()[9].contains("vault"), "{}", p.lines()[9]);
+        // Recorded at its pin: not redone, and said so.
+        let p = plan(&core(), &ws(&["demo"]), &converged(&["demo"]), V);
+        assert_eq!(
+            p.action(StageId::Suite),
+            Some(&Action::Done("vault 0.34.1; workspaces demo".into()))
+        );
+        // Recorded at another version: stage 8 runs for Vault alone, the suite is unchanged.
+        let mut seen = converged(&["demo"]);
+        seen.addons.insert("vault".into(), "0.30.0".into());
+        let p = plan(&core(), &ws(&["demo"]), &seen, V);
+        assert_eq!(
+            p.action(StageId::Suite),
+            Some(&Action::Run(
+                "vault 0.30.0 → 0.34.1 before the suite; workspaces demo".into()
+            ))
+        );
+        // Lost from the record (an interrupted first run): it runs again.
+        let mut seen = converged(&["demo"]);
+        seen.addons.remove("vault");
+        let p = plan(&core(), &ws(&["demo"]), &seen, V);
+        assert_eq!(p.action(StageId::Suite).unwrap().word(), "run");
+    }
+
+    #[test]
+    fn without_vault_the_plan_says_where_the_secrets_must_come_from() {
+        let own = Options::new(Profile::Core, false, false, false).unwrap();
+        let p = plan(&own, &ws(&["demo"]), &Observed::default(), V);
+        let Some(Action::Run(why)) = p.action(StageId::Suite) else {
+            panic!("{:?}", p.action(StageId::Suite));
+        };
+        assert!(
+            why.starts_with("--without-vault: the suite's secrets must come from your own Vault"),
+            "{why}"
+        );
+        assert!(!why.contains("install vault"), "{why}");
+        let mut seen = converged(&["demo"]);
+        seen.addons.remove("vault");
+        let p = plan(&own, &ws(&["demo"]), &seen, V);
+        assert_eq!(p.action(StageId::Suite).unwrap().word(), "done");
+        assert_eq!(
+            vault_action(&own, &BTreeMap::new()).word(),
+            "skip",
+            "nothing of Vault is installed"
+        );
+    }
+
+    #[test]
+    fn with_argocd_airbyte_has_one_owner() {
+        let none = BTreeMap::new();
+        let both = Options::new(Profile::Full, false, true, true).unwrap();
+        assert_eq!(
+            part(&optional_parts(&both, &none), "airbyte"),
+            Action::Skip(AIRBYTE_THROUGH_ARGOCD.into())
+        );
+        let p = plan(&both, &[], &converged(&[]), V);
+        assert_eq!(
+            p.action(StageId::Optional),
+            Some(&Action::Run(format!(
+                "airbyte skip: {AIRBYTE_THROUGH_ARGOCD}; argocd run: install v3.5.1"
+            )))
+        );
+        // Without Argo CD the chart is installed directly, as before.
+        let direct = Options::new(Profile::Full, false, true, false).unwrap();
+        assert_eq!(
+            part(&optional_parts(&direct, &none), "airbyte"),
+            Action::Run("install 2.2.0".into())
+        );
+    }
+
     fn part(parts: &[(&str, Action)], name: &str) -> Action {
         parts.iter().find(|(n, _)| *n == name).unwrap().1.clone()
     }
@@ -694,54 +815,46 @@ mod tests {
         for (n, _) in OPTIONAL_PARTS {
             all.insert(n.to_string(), pins::pin(n).unwrap().version.to_string());
         }
-        for vault in [false, true] {
-            for argocd in [false, true] {
-                for profile in [Profile::Core, Profile::Full] {
-                    let o = Options::new(profile, false, vault, argocd).unwrap();
-                    let fresh = optional_parts(&o, &none);
-                    let again = optional_parts(&o, &all);
-                    for (name, on) in [
-                        ("airbyte", profile == Profile::Full),
-                        ("vault", vault),
-                        ("argocd", argocd),
-                    ] {
-                        let pinned = pins::pin(name).unwrap().version;
-                        match on {
-                            true => {
-                                assert_eq!(
-                                    part(&fresh, name),
-                                    Action::Run(format!("install {pinned}"))
-                                );
-                                assert_eq!(part(&again, name), Action::Done(pinned.to_string()));
-                            }
-                            false => {
-                                assert!(
-                                    matches!(part(&fresh, name), Action::Skip(w) if w.starts_with("not asked"))
-                                );
-                                assert!(
-                                    matches!(part(&again, name), Action::Skip(w) if w.contains("left as it is"))
-                                );
-                            }
+        for argocd in [false, true] {
+            for profile in [Profile::Core, Profile::Full] {
+                let o = Options::new(profile, false, true, argocd).unwrap();
+                let fresh = optional_parts(&o, &none);
+                let again = optional_parts(&o, &all);
+                // With Argo CD, Airbyte is Argo CD's to install (see with_argocd_airbyte_has_one_owner).
+                let direct_airbyte = profile == Profile::Full && !argocd;
+                for (name, on) in [("airbyte", direct_airbyte), ("argocd", argocd)] {
+                    let pinned = pins::pin(name).unwrap().version;
+                    match on {
+                        true => {
+                            assert_eq!(
+                                part(&fresh, name),
+                                Action::Run(format!("install {pinned}"))
+                            );
+                            assert_eq!(part(&again, name), Action::Done(pinned.to_string()));
+                        }
+                        false => {
+                            assert!(matches!(part(&fresh, name), Action::Skip(_)));
+                            assert!(matches!(part(&again, name), Action::Skip(_)));
                         }
                     }
-                    let p = plan(&o, &[], &converged(&[]), V);
-                    let word = p.action(StageId::Optional).unwrap().word();
-                    let any = vault || argocd || profile == Profile::Full;
-                    assert_eq!(word, if any { "run" } else { "skip" });
-                    let mut seen = converged(&[]);
-                    seen.addons.extend(all.clone());
-                    let p = plan(&o, &[], &seen, V);
-                    let word = p.action(StageId::Optional).unwrap().word();
-                    assert_eq!(word, if any { "done" } else { "skip" });
                 }
+                let p = plan(&o, &[], &converged(&[]), V);
+                let word = p.action(StageId::Optional).unwrap().word();
+                let any = argocd || profile == Profile::Full;
+                assert_eq!(word, if any { "run" } else { "skip" });
+                let mut seen = converged(&[]);
+                seen.addons.extend(all.clone());
+                let p = plan(&o, &[], &seen, V);
+                let word = p.action(StageId::Optional).unwrap().word();
+                assert_eq!(word, if any { "done" } else { "skip" });
             }
         }
         let mut old = all.clone();
-        old.insert("vault".into(), "0.30.0".into());
-        let o = Options::new(Profile::Core, false, true, false).unwrap();
+        old.insert("argocd".into(), "v3.0.0".into());
+        let o = Options::new(Profile::Core, false, true, true).unwrap();
         assert_eq!(
-            part(&optional_parts(&o, &old), "vault"),
-            Action::Run("0.30.0 → 0.34.1".into())
+            part(&optional_parts(&o, &old), "argocd"),
+            Action::Run("v3.0.0 → v3.5.1".into())
         );
         // A cluster that is not running has nothing recorded: every asked part runs.
         let mut stopped = converged(&[]);
@@ -749,5 +862,6 @@ mod tests {
         stopped.cluster = ClusterState::Stopped;
         let p = plan(&o, &[], &stopped, V);
         assert_eq!(p.action(StageId::Optional).unwrap().word(), "run");
+        assert_eq!(p.action(StageId::Suite).unwrap().word(), "run");
     }
 }

@@ -52,6 +52,35 @@ pub fn from_files(files: &[RenderedFile], airbyte: bool) -> Result<Vec<Object>> 
     Ok(out)
 }
 
+/// The rendered tree without Airbyte: its folder's files dropped and its entry in the parent
+/// kustomization (`apps/factory/kustomization.yaml`) removed, so a tree served to Argo CD
+/// installs Airbyte only when it is asked for.
+pub fn without_airbyte(files: Vec<RenderedFile>) -> Vec<RenderedFile> {
+    let (parent, folder) = AIRBYTE
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .unwrap_or((ROOT, "airbyte"));
+    let parent_kustomization = format!("{parent}/kustomization.yaml");
+    files
+        .into_iter()
+        .filter(|f| !f.path.starts_with(AIRBYTE))
+        .map(|mut f| {
+            if f.path == parent_kustomization {
+                f.text = f
+                    .text
+                    .lines()
+                    .filter(|l| {
+                        let entry = l.trim().trim_start_matches('-').trim();
+                        !(l.trim_start().starts_with('-') && entry.trim_end_matches('/') == folder)
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+            }
+            f
+        })
+        .collect()
+}
+
 fn build(
     files: &BTreeMap<&str, &str>,
     dir: &str,
@@ -159,6 +188,28 @@ mod tests {
     fn airbyte_comes_with_the_full_profile_only() {
         let with = objects(&suite(&[("demo", "acme")]), true).unwrap();
         assert!(with.iter().any(|o| o.origin.starts_with(AIRBYTE)));
+    }
+
+    #[test]
+    fn the_tree_without_airbyte_has_neither_its_files_nor_its_entry() {
+        let files = render::render(&suite(&[("demo", "acme")])).unwrap();
+        assert!(files.iter().any(|f| f.path.starts_with(AIRBYTE)));
+        let without = without_airbyte(files.clone());
+        assert!(!without.iter().any(|f| f.path.starts_with(AIRBYTE)));
+        let parent = without
+            .iter()
+            .find(|f| f.path == "apps/factory/kustomization.yaml")
+            .unwrap();
+        assert!(!parent.text.contains("- airbyte/"), "{}", parent.text);
+        // Everything else is as rendered: the walk with Airbyte asked finds the same objects as
+        // the full tree's walk without it (so no entry points at a missing file).
+        let names = |v: Vec<Object>| v.iter().map(|o| o.describe()).collect::<Vec<_>>();
+        assert_eq!(
+            names(from_files(&without, true).unwrap()),
+            names(from_files(&files, false).unwrap())
+        );
+        let airbyte_files = files.iter().filter(|f| f.path.starts_with(AIRBYTE)).count();
+        assert_eq!(files.len() - without.len(), airbyte_files);
     }
 
     #[test]

@@ -127,6 +127,49 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(l.kind_was_asked(&["create"]).is_none());
 }
 
+/// Vault is the suite's secret source: the plan installs it in stage 8, before the suite, unless
+/// `--without-vault`, and then says where the secrets must come from.
+#[test]
+fn dry_run_puts_vault_before_the_suite_unless_left_out() {
+    let l = Laptop::new();
+    let row = |out: &str, first: &str| {
+        out.lines()
+            .find(|line| line.trim_start().starts_with(first))
+            .unwrap_or_else(|| panic!("no {first:?} in:\n{out}"))
+            .to_string()
+    };
+    for args in [
+        &["cluster", "up", "--dry-run"][..],
+        &["cluster", "up", "--dry-run", "--with-vault"][..],
+    ] {
+        let (code, out, err) = l.run(args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            row(&out, "8 "),
+            " 8  factory suite  run   install vault 0.34.1 before the suite (its pods read their secrets from Vault's agent); apply the suite with no workspace yet (`appgear workspace add ID --tenant T`)"
+        );
+        assert!(!row(&out, "9 ").contains("vault"), "{out}");
+    }
+    let (code, out, err) = l.run(&["cluster", "up", "--dry-run", "--without-vault"]);
+    assert_eq!(code, 0, "{err}");
+    let suite = row(&out, "8 ");
+    assert!(
+        suite.contains("run   --without-vault: the suite's secrets must come from your own Vault"),
+        "{suite}"
+    );
+    assert!(!suite.contains("install vault"), "{suite}");
+    let (code, _, err) = l.run(&[
+        "cluster",
+        "up",
+        "--dry-run",
+        "--with-vault",
+        "--without-vault",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--without-vault"), "{err}");
+    assert!(!l.home.exists(), "--dry-run created the home");
+}
+
 #[test]
 fn init_writes_the_cluster_keys_and_dry_run_reads_them() {
     let l = Laptop::new();

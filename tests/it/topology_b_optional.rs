@@ -1,4 +1,5 @@
-//! Stage 9 of `cluster up` (`--with-vault`, `--with-argocd`, `--with-airbyte`):
+//! Vault before the suite (stage 8, the default) and stage 9 of `cluster up` (`--with-argocd`,
+//! `--profile full`):
 //!
 //! - against a fake API service (a `tower-test` pair whose task keeps the objects applied to
 //!   it, and reports a waited object ready on the second look): the parts are applied in order
@@ -12,8 +13,10 @@ use appgear::core::error::Result;
 use appgear::gitops::model::{Suite, WorkspaceEntry};
 use appgear::gitops::render::RenderedFile;
 use appgear::topology_b::api::apply::Applier;
+use appgear::topology_b::api::resources::Resources;
 use appgear::topology_b::api::wait::WaitTimes;
 use appgear::topology_b::cluster::optional::{self, argocd, git_server, vault, Supply};
+use appgear::topology_b::cluster::record;
 use appgear::topology_b::manifests::{self, Object};
 use appgear::topology_b::stages::{Options, Profile};
 use http::{Method, Request, Response, StatusCode};
@@ -131,7 +134,7 @@ impl Supply for Fake {
         appgear::topology_b::suite::objects(&s, false)
     }
     fn tree(&self) -> Result<Vec<RenderedFile>> {
-        optional::tree(DOMAIN, &self.workspaces)
+        optional::tree(DOMAIN, &self.workspaces, false)
     }
 }
 
@@ -245,6 +248,47 @@ async fn stage(
     rows
 }
 
+/// The suite's objects of the kinds the API knows without the earlier stages' CRDs (Kong's
+/// and KEDA's are applied by stages 3 and 5, which this stand-in API has not seen).
+fn suite_objects(fake: &Fake) -> Result<Vec<Object>> {
+    let known = Resources::default();
+    Ok(fake
+        .suite()?
+        .into_iter()
+        .filter(|o| known.of(o).is_ok())
+        .collect())
+}
+
+/// Stage 8 as `cluster up` runs it: Vault's part, then the suite's objects.
+async fn suite_stage(
+    api: &Arc<Mutex<Api>>,
+    opts: &Options,
+    fake: &Fake,
+) -> Result<Vec<(String, String)>> {
+    api.lock().unwrap().log.clear();
+    let (client, task) = serve(api.clone());
+    let times = WaitTimes {
+        timeout: Duration::from_secs(30),
+        interval: Duration::from_millis(1),
+    };
+    let mut applier = Applier::new(client.clone(), times);
+    let ids: Vec<String> = fake.workspaces.iter().map(|w| w.id.clone()).collect();
+    let rows = optional::suite_stage(
+        fake,
+        &client,
+        &mut applier,
+        opts,
+        suite_objects(fake)?,
+        record::entries_for_suite("0.1.0", &ids),
+        &|_| {},
+    )
+    .await;
+    drop(applier);
+    drop(client);
+    task.await.unwrap();
+    rows
+}
+
 fn patched(api: &Arc<Mutex<Api>>) -> Vec<String> {
     api.lock()
         .unwrap()
@@ -269,20 +313,23 @@ fn looks_after_apply(api: &Arc<Mutex<Api>>, path: &str) -> usize {
         .count()
 }
 
+/// The suite's pods read their secrets from Vault's agent, and the injector only injects pods
+/// created after it: stage 8 applies Vault, configures it and waits for both before it applies
+/// any object of the suite, records it, and a re-run redoes nothing of it.
 #[tokio::test]
-async fn vault_then_argocd_are_applied_in_order_waited_recorded_and_a_rerun_applies_nothing() {
+async fn vault_is_applied_configured_and_waited_before_any_suite_object() {
     let api = Arc::new(Mutex::new(Api::default()));
     let fake = Fake {
         workspaces: workspaces(&["demo"]),
     };
-    let opts = Options::new(Profile::Core, false, true, true).unwrap();
-    let rows = stage(&api, &opts, &fake).await.unwrap();
+    // `cluster up` with no flag: Vault is the default.
+    let opts = Options::new(Profile::Core, false, true, false).unwrap();
+    let rows = suite_stage(&api, &opts, &fake).await.unwrap();
 
     let roles = vault::roles(&fake.suite().unwrap()).unwrap();
     let job = vault::config_objects(&roles).unwrap()[1].name.clone();
     let job_path = format!("/apis/batch/v1/namespaces/vault/jobs/{job}");
-    let app = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/suite-factory";
-    let expected = [
+    let vault_first = [
         // Vault: its namespace, the seed before the server that reads it, the server.
         "/api/v1/namespaces/vault".to_string(),
         "/api/v1/namespaces/vault/secrets/appgear-vault-seed".into(),
@@ -290,41 +337,44 @@ async fn vault_then_argocd_are_applied_in_order_waited_recorded_and_a_rerun_appl
         // Then the configuration, once the server is ready.
         format!("/api/v1/namespaces/vault/configmaps/{job}"),
         job_path.clone(),
-        RECORD.into(),
-        // Argo CD: CRDs, namespace, then its objects and the Git server.
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/applications.argoproj.io".into(),
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/appprojects.argoproj.io".into(),
-        "/api/v1/namespaces/argocd".into(),
-        "/api/v1/namespaces/argocd/configmaps/appgear-git-tree".into(),
-        "/api/v1/namespaces/argocd/configmaps/appgear-git-server".into(),
-        "/api/v1/namespaces/argocd/services/appgear-git".into(),
-        "/apis/apps/v1/namespaces/argocd/deployments/argocd-repo-server".into(),
-        "/apis/apps/v1/namespaces/argocd/deployments/appgear-git".into(),
-        "/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/default".into(),
-        // The root Application last, once the Git server answers.
-        app.into(),
+        // Recorded before the suite starts.
         RECORD.into(),
     ];
-    assert_eq!(patched(&api), expected);
-    for waited in [
-        "/apis/apps/v1/namespaces/vault/statefulsets/vault",
-        job_path.as_str(),
-        "/apis/apps/v1/namespaces/argocd/deployments/appgear-git",
-        app,
-    ] {
-        assert!(
-            looks_after_apply(&api, waited) >= 2,
-            "{waited} was not waited for"
-        );
+    let applied = patched(&api);
+    assert_eq!(applied[..vault_first.len()], vault_first, "{applied:#?}");
+    // Everything after is the suite (and its record at the end), none of it Vault's.
+    let suite = &applied[vault_first.len()..];
+    assert!(suite.len() > 5, "{suite:#?}");
+    assert!(suite
+        .iter()
+        .any(|p| p.contains("/namespaces/ws-demo-factory/")));
+    assert_eq!(suite.last().map(String::as_str), Some(RECORD));
+    assert!(!suite[..suite.len() - 1]
+        .iter()
+        .any(|p| p.contains("/namespaces/vault") || p == RECORD));
+    // Both waited before the suite's first apply.
+    {
+        let log = &api.lock().unwrap().log;
+        let first_suite = log
+            .iter()
+            .position(|(m, p, _)| *m == Method::PATCH && *p == suite[0])
+            .unwrap();
+        for waited in [
+            "/apis/apps/v1/namespaces/vault/statefulsets/vault",
+            job_path.as_str(),
+        ] {
+            let looks = log[..first_suite]
+                .iter()
+                .filter(|(m, p, _)| *m == Method::GET && p == waited)
+                .count();
+            assert!(looks >= 2, "{waited} was not waited for before the suite");
+        }
     }
-
     {
         let api = api.lock().unwrap();
         let record = &api.objects[RECORD].0["data"];
         assert_eq!(record["vault"], "0.34.1");
-        assert_eq!(record["argocd"], "v3.5.1");
-        let tree = git_server::tree_digest(&fake.tree().unwrap());
-        assert_eq!(record["git-server-tree"], json!(tree));
+        assert_eq!(record["suite"], "0.1.0");
         // The root token reaches the server through the Secret, never as a value.
         let sts = &api.objects["/apis/apps/v1/namespaces/vault/statefulsets/vault"].0;
         let env = &sts["spec"]["template"]["spec"]["containers"][0]["env"][0];
@@ -348,22 +398,90 @@ async fn vault_then_argocd_are_applied_in_order_waited_recorded_and_a_rerun_appl
                 assert!(!text.contains(s), "{path} holds a seeded value");
             }
         }
+    }
+    assert_eq!(
+        rows.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["vault", "factory suite"]
+    );
+    assert!(rows[0].1.contains("3 roles"), "{rows:?}");
+
+    // Again, with the record: Vault is not redone.
+    let rows = suite_stage(&api, &opts, &fake).await.unwrap();
+    let again = patched(&api);
+    assert!(
+        !again.iter().any(|p| p.contains("/namespaces/vault")),
+        "{again:#?}"
+    );
+    assert_eq!(rows[0].1, "done: vault 0.34.1");
+
+    // --without-vault on a fresh cluster: nothing of Vault, and the row says where secrets come from.
+    let fresh = Arc::new(Mutex::new(Api::default()));
+    let own = Options::new(Profile::Core, false, false, false).unwrap();
+    let rows = suite_stage(&fresh, &own, &fake).await.unwrap();
+    assert!(!patched(&fresh).iter().any(|p| p.contains("vault")));
+    assert!(
+        rows[0].1.starts_with(
+            "skip: --without-vault: the suite's secrets must come from your own Vault"
+        ),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn argocd_is_applied_in_order_waited_recorded_and_a_rerun_applies_nothing() {
+    let api = Arc::new(Mutex::new(Api::default()));
+    let fake = Fake {
+        workspaces: workspaces(&["demo"]),
+    };
+    let opts = Options::new(Profile::Core, false, true, true).unwrap();
+    let rows = stage(&api, &opts, &fake).await.unwrap();
+
+    let app = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/suite-factory";
+    let expected = [
+        // Argo CD: CRDs, namespace, then its objects and the Git server.
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/applications.argoproj.io",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/appprojects.argoproj.io",
+        "/api/v1/namespaces/argocd",
+        "/api/v1/namespaces/argocd/configmaps/appgear-git-tree",
+        "/api/v1/namespaces/argocd/configmaps/appgear-git-server",
+        "/api/v1/namespaces/argocd/services/appgear-git",
+        "/apis/apps/v1/namespaces/argocd/deployments/argocd-repo-server",
+        "/apis/apps/v1/namespaces/argocd/deployments/appgear-git",
+        "/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/default",
+        // The root Application last, once the Git server answers.
+        app,
+        RECORD,
+    ];
+    assert_eq!(patched(&api), expected);
+    for waited in [
+        "/apis/apps/v1/namespaces/argocd/deployments/appgear-git",
+        app,
+    ] {
+        assert!(
+            looks_after_apply(&api, waited) >= 2,
+            "{waited} was not waited for"
+        );
+    }
+    {
+        let api = api.lock().unwrap();
+        let record = &api.objects[RECORD].0["data"];
+        assert_eq!(record["argocd"], "v3.5.1");
+        let tree = git_server::tree_digest(&fake.tree().unwrap());
+        assert_eq!(record["git-server-tree"], json!(tree));
         // The Application syncs from the in-cluster Git server.
         let root = &api.objects[app].0;
         assert_eq!(root["spec"]["source"]["repoURL"], json!(git_server::url()));
     }
     assert_eq!(
         rows.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
-        ["optional airbyte", "optional vault", "optional argocd"]
+        ["optional airbyte", "optional argocd"]
     );
     assert!(rows[0].1.starts_with("skip: not asked"), "{rows:?}");
-    assert!(rows[1].1.contains("3 roles"), "{rows:?}");
 
     // The same cluster again: everything is recorded, nothing is applied.
     let rows = stage(&api, &opts, &fake).await.unwrap();
     assert_eq!(patched(&api), Vec::<String>::new());
-    assert_eq!(rows[1].1, "done: 0.34.1");
-    assert_eq!(rows[2].1, "done: v3.5.1");
+    assert_eq!(rows[1].1, "done: v3.5.1");
 
     // A workspace added: the Git server gets the new tree, Argo CD syncs it from there.
     let two = Fake {
@@ -381,9 +499,93 @@ async fn vault_then_argocd_are_applied_in_order_waited_recorded_and_a_rerun_appl
         ]
     );
     assert!(
-        rows[2].1.ends_with("the Git server's tree updated"),
+        rows[1].1.ends_with("the Git server's tree updated"),
         "{rows:?}"
     );
+}
+
+/// With Argo CD and the full profile, Airbyte has one owner: Argo CD, through its Application
+/// in the served tree; stage 9 applies nothing of its chart and says why.
+#[tokio::test]
+async fn with_argocd_airbyte_comes_through_argocd_only() {
+    let api = Arc::new(Mutex::new(Api::default()));
+    let fake = Fake {
+        workspaces: workspaces(&["demo"]),
+    };
+    let opts = Options::new(Profile::Full, false, true, true).unwrap();
+    let rows = stage(&api, &opts, &fake).await.unwrap();
+    assert!(
+        !patched(&api).iter().any(|p| p.contains("factory-data")),
+        "{:#?}",
+        patched(&api)
+    );
+    assert_eq!(
+        rows[0],
+        (
+            "optional airbyte".to_string(),
+            format!(
+                "skip: {}",
+                appgear::topology_b::stages::AIRBYTE_THROUGH_ARGOCD
+            )
+        )
+    );
+}
+
+/// The tree served to Argo CD holds Airbyte's Application only when Airbyte is asked for, and
+/// both trees build with the real `kubectl kustomize`.
+#[test]
+fn the_argocd_tree_holds_airbyte_only_when_asked_and_builds_with_kustomize() {
+    let ws = workspaces(&["demo"]);
+    let without = optional::tree(DOMAIN, &ws, false).unwrap();
+    let with = optional::tree(DOMAIN, &ws, true).unwrap();
+    assert!(!without
+        .iter()
+        .any(|f| f.path.starts_with("apps/factory/airbyte/")));
+    assert!(with
+        .iter()
+        .any(|f| f.path == "apps/factory/airbyte/application-airbyte.yaml"));
+    let parent = |t: &[RenderedFile]| {
+        t.iter()
+            .find(|f| f.path == "apps/factory/kustomization.yaml")
+            .unwrap()
+            .text
+            .clone()
+    };
+    assert!(
+        !parent(&without).contains("airbyte/"),
+        "{}",
+        parent(&without)
+    );
+    assert!(parent(&with).contains("- airbyte/"));
+
+    let Some(kubectl) = std::env::var_os("APPGEAR_TEST_KUBECTL") else {
+        panic!("APPGEAR_TEST_KUBECTL is not set: scripts/test sets it to .tools/bin/kubectl");
+    };
+    for (tree, airbyte) in [(&without, false), (&with, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        for f in tree.iter() {
+            let path = dir.path().join(&f.path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &f.text).unwrap();
+        }
+        let out = Command::new(&kubectl)
+            .args(["kustomize"])
+            .arg(dir.path().join("apps/factory"))
+            .output()
+            .unwrap();
+        let built = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(built.contains("ws-demo-factory"), "{built}");
+        assert_eq!(
+            built.contains("name: addon-factory-airbyte"),
+            airbyte,
+            "Airbyte's Application in the build: {built}"
+        );
+    }
 }
 
 /// A Vault part that was interrupted after its seed Secret was made runs again without
@@ -395,17 +597,17 @@ async fn an_interrupted_vault_part_keeps_its_seed() {
         workspaces: workspaces(&["demo"]),
     };
     let opts = Options::new(Profile::Core, false, true, false).unwrap();
-    stage(&api, &opts, &fake).await.unwrap();
+    suite_stage(&api, &opts, &fake).await.unwrap();
     let seed_path = "/api/v1/namespaces/vault/secrets/appgear-vault-seed";
     let seed = api.lock().unwrap().objects[seed_path].0.clone();
     // The record lost: as if the first run stopped before recording.
     api.lock().unwrap().objects.remove(RECORD);
-    let rows = stage(&api, &opts, &fake).await.unwrap();
+    let rows = suite_stage(&api, &opts, &fake).await.unwrap();
     let again = patched(&api);
     assert!(!again.iter().any(|p| p == seed_path), "{again:?}");
     assert!(again.iter().any(|p| p.ends_with("statefulsets/vault")));
     assert_eq!(api.lock().unwrap().objects[seed_path].0, seed);
-    assert!(rows[1].1.contains("unchanged"), "{rows:?}");
+    assert!(rows[0].1.contains("unchanged"), "{rows:?}");
 }
 
 /// Lay the files out as the kubelet does for a ConfigMap volume with `items`: the files in a
@@ -457,7 +659,7 @@ fn files_under(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
 /// `main` holds exactly the rendered files.
 #[test]
 fn the_git_server_serves_the_rendered_tree_and_a_clone_equals_it() {
-    let files = optional::tree(DOMAIN, &workspaces(&["demo", "team-b"])).unwrap();
+    let files = optional::tree(DOMAIN, &workspaces(&["demo", "team-b"]), false).unwrap();
     assert!(files.len() > 20, "{}", files.len());
     let d = tempfile::tempdir().unwrap();
     let tree = d.path().join("tree");

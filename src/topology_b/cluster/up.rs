@@ -197,6 +197,39 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
                     .push((step.stage.name.into(), format!("loaded {loaded}")));
                 continue;
             }
+            // Vault first (unless --without-vault): the injector only injects pods created
+            // after it runs, and the suite's pods read their secrets from its agent.
+            (Action::Run(_), StageId::Suite) => {
+                let objects = stage_objects(&ctx, id, &workspaces)?;
+                let supply = super::optional::FromContext {
+                    ctx: &ctx,
+                    workspaces: &workspaces,
+                    airbyte: o.options.airbyte,
+                };
+                let entries = record::entries_for_suite(
+                    version,
+                    &workspaces.iter().map(|w| w.id.clone()).collect::<Vec<_>>(),
+                );
+                let bar = ui::spinner(format!(
+                    "{}: {} objects (usually {})",
+                    step.stage.name,
+                    objects.len(),
+                    step.stage.usually
+                ));
+                let rows = super::optional::suite_stage(
+                    &supply,
+                    &client,
+                    &mut applier,
+                    &o.options,
+                    objects,
+                    entries,
+                    &|m: &str| bar.set_message(format!("{}: {m}", step.stage.name)),
+                )
+                .await;
+                bar.finish_and_clear();
+                report.done.extend(rows?);
+                continue;
+            }
             (Action::Run(_), StageId::Smoke) => {
                 let bar = ui::spinner(
                     "smoke: waking each workspace's gateway and code-server, syncing a document",
@@ -230,14 +263,12 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
         bar.finish_and_clear();
         let applied = applied?;
         // Recorded only now that everything of the stage is applied and waited for.
-        let entries = match id {
-            StageId::Suite => record::entries_for_suite(
-                version,
-                &workspaces.iter().map(|w| w.id.clone()).collect::<Vec<_>>(),
-            ),
-            _ => record::entries_for_pins(step.stage.pins),
-        };
-        record::mark(&client, &mut applier, entries).await?;
+        record::mark(
+            &client,
+            &mut applier,
+            record::entries_for_pins(step.stage.pins),
+        )
+        .await?;
         let count = |w: Outcome| applied.iter().filter(|a| a.outcome == w).count();
         report.done.push((
             step.stage.name.into(),
@@ -253,7 +284,7 @@ pub async fn up(home: &Home, o: UpOptions) -> Result<UpReport> {
 }
 
 /// The gateway's token secret lives only in Vault (`kv/appgear/addon-factory-multiplayer/config`,
-/// key `token`, written into the pod by Vault's agent). `--with-vault` seeds it from the Secret
+/// key `token`, written into the pod by Vault's agent). `cluster up` seeds it from the Secret
 /// `vault/appgear-vault-seed`, which is what the cluster has: the sync check mints its token
 /// (as `appgear multiplayer token` does) from that value, or from `MULTIPLAYER_TOKEN_SECRET`
 /// when set (a Vault seeded by hand). Neither: the check is skipped, saying so.
@@ -276,7 +307,7 @@ async fn token_secret(client: &kube::Client) -> std::result::Result<String, Stri
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| format!("the seed Secret {seed} has no text {SEED_KEY}")),
         Ok(None) => Err(format!(
-            "the gateway's token secret is in Vault only and this cluster has no Vault seed ({seed}): `cluster up --with-vault` installs it, or set {TOKEN_SECRET}"
+            "the gateway's token secret is in Vault only and this cluster has no Vault seed ({seed}): `cluster up` (without --without-vault) installs it, or set {TOKEN_SECRET}"
         )),
         Err(e) => Err(format!("cannot read the Vault seed {seed}: {e}")),
     }

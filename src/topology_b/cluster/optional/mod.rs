@@ -1,8 +1,10 @@
-//! Stage 9 of `cluster up`: the optional parts, each applied, waited and recorded on its own
-//! (`stages::optional_parts` says which run): Airbyte (`--with-airbyte`), Vault configured for
-//! the suite (`--with-vault`), Argo CD syncing the suite from an in-cluster Git server
-//! (`--with-argocd`). A part's pins are recorded only once everything of it is applied and
-//! ready, so an interrupted part runs again and a finished one is skipped.
+//! Vault for the suite, applied at the start of stage 8 before any suite object (the default;
+//! `--without-vault` leaves it to a Vault of one's own), and stage 9 of `cluster up`: the
+//! optional parts, each applied, waited and recorded on its own (`stages::optional_parts` says
+//! which run): Airbyte (`--profile full`; through Argo CD when `--with-argocd`), Argo CD syncing
+//! the suite from an in-cluster Git server (`--with-argocd`). A part's pins are recorded only
+//! once everything of it is applied and ready, so an interrupted part runs again and a
+//! finished one is skipped.
 //!
 //! - `vault`, `argocd`, `git_server`: the pure parts (objects, policies, scripts).
 //! - here: the IO, over a `Supply` of objects so the tests can give their own.
@@ -50,13 +52,18 @@ impl Supply for FromContext<'_> {
         render::suite(self.ctx, self.workspaces, self.airbyte)
     }
     fn tree(&self) -> Result<Vec<RenderedFile>> {
-        tree(self.ctx.domain.as_str(), self.workspaces)
+        tree(self.ctx.domain.as_str(), self.workspaces, self.airbyte)
     }
 }
 
 /// `gitops render` of the local cluster's suite with the in-cluster Git server as its
-/// repository: the very tree Argo CD syncs.
-pub fn tree(domain: &str, workspaces: &[WorkspaceEntry]) -> Result<Vec<RenderedFile>> {
+/// repository: the very tree Argo CD syncs. Airbyte's Application is in it only when Airbyte
+/// is asked for, since Argo CD installs whatever the tree holds.
+pub fn tree(
+    domain: &str,
+    workspaces: &[WorkspaceEntry],
+    airbyte: bool,
+) -> Result<Vec<RenderedFile>> {
     let suite = Suite::new(
         SUITE_CLUSTER,
         &git_server::url(),
@@ -64,7 +71,46 @@ pub fn tree(domain: &str, workspaces: &[WorkspaceEntry]) -> Result<Vec<RenderedF
         domain,
         workspaces,
     )?;
-    crate::gitops::render::render(&suite)
+    let files = crate::gitops::render::render(&suite)?;
+    Ok(match airbyte {
+        true => files,
+        false => super::super::suite::without_airbyte(files),
+    })
+}
+
+/// Stage 8 over any supply: Vault first (`stages::vault_action` says whether), applied,
+/// configured, waited and recorded, so that the injector is there when the suite's pods are
+/// created; then the suite's `objects`, applied and waited, and `entries` recorded.
+pub async fn suite_stage(
+    supply: &dyn Supply,
+    client: &kube::Client,
+    applier: &mut Applier,
+    opts: &Options,
+    objects: Vec<Object>,
+    entries: Vec<(String, String)>,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<(String, String)>> {
+    let mut seen = Observed::default();
+    record::observed(&record::read(client).await, &mut seen);
+    let mut rows = Vec::new();
+    let vault = stages::vault_action(opts, &seen.addons);
+    let word = vault.word();
+    match vault {
+        Action::Run(_) => {
+            let summary = install_vault(supply, client, applier, progress).await?;
+            // Recorded only now that Vault is configured: an interrupted part runs again.
+            record::mark(client, applier, record::entries_for_pins(&["vault"])).await?;
+            rows.push(("vault".to_string(), summary));
+        }
+        Action::Done(why) | Action::Skip(why) => {
+            rows.push(("vault".into(), format!("{word}: {why}")))
+        }
+    }
+    progress("the suite: applying it");
+    let summary = apply(applier, objects, progress).await?;
+    record::mark(client, applier, entries).await?;
+    rows.push(("factory suite".into(), summary));
+    Ok(rows)
 }
 
 /// Stage 9 for `cluster up`: rows for the closing table, one per optional part.
@@ -121,10 +167,6 @@ pub async fn run_with(
                 let n = apply(applier, supply.addon("airbyte")?, progress).await?;
                 (n, record::entries_for_pins(&["airbyte"]))
             }
-            "vault" => (
-                install_vault(supply, client, applier, progress).await?,
-                record::entries_for_pins(&["vault"]),
-            ),
             "argocd" => {
                 let (n, digest) = install_argocd(supply, applier, progress).await?;
                 let mut e = record::entries_for_pins(&["argocd", "git-server"]);
