@@ -211,3 +211,37 @@ pub fn shared() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
 }
+
+/// Start `appgear multiplayer serve --listen 127.0.0.1:0 …` as `cmd` says (its arguments and
+/// environment) and wait, at most 20 s, for the address it prints on stderr.
+pub fn spawn_gateway(cmd: &mut Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start appgear multiplayer serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let addr = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("the gateway did not start in 20 s");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split(',').next().unwrap_or_default().to_string();
+        }
+    };
+    (child, addr)
+}

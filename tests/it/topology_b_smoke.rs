@@ -9,11 +9,11 @@ use appgear::multiplayer::protocol::codec;
 use appgear::multiplayer::token::{self, Claims};
 use appgear::topology_b::cluster::smoke::{self, Bound, Target};
 use futures_util::{SinkExt, StreamExt};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "smoke-test-secret-0123456789";
@@ -38,38 +38,15 @@ struct Gateway {
 
 impl Gateway {
     fn start(redis: &str) -> Gateway {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_appgear"))
-            .args(["multiplayer", "serve", "--listen", "127.0.0.1:0"])
-            .args(["--workspace", "demo", "--redis", redis])
-            .env("MULTIPLAYER_TOKEN_SECRET", SECRET)
-            .env_remove("MULTIPLAYER_TOKEN_SECRET_FILE")
-            .env_remove("WORKSPACE_ID")
-            .env_remove("REDIS_URL")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start appgear multiplayer serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .expect("the gateway did not start in 20 s");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split(',').next().unwrap_or_default().to_string();
-            }
-        };
+        let (child, addr) = crate::common::spawn_gateway(
+            Command::new(env!("CARGO_BIN_EXE_appgear"))
+                .args(["multiplayer", "serve", "--listen", "127.0.0.1:0"])
+                .args(["--workspace", "demo", "--redis", redis])
+                .env("MULTIPLAYER_TOKEN_SECRET", SECRET)
+                .env_remove("MULTIPLAYER_TOKEN_SECRET_FILE")
+                .env_remove("WORKSPACE_ID")
+                .env_remove("REDIS_URL"),
+        );
         Gateway { child, addr }
     }
 }
