@@ -425,6 +425,46 @@ async fn vault_is_applied_configured_and_waited_before_any_suite_object() {
         ),
         "{rows:?}"
     );
+    // Vault asked for later, on that cluster: the suite's running workloads are restarted
+    // (their pods predate the injector) before the suite is applied and waited again.
+    let rows = suite_stage(&fresh, &opts, &fake).await.unwrap();
+    let log = fresh.lock().unwrap().log.clone();
+    let patches: Vec<(&String, &Value)> = log
+        .iter()
+        .filter(|(m, _, _)| *m == Method::PATCH)
+        .map(|(_, p, b)| (p, b.as_ref().unwrap()))
+        .collect();
+    let restarts: Vec<usize> = patches
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, b))| {
+            b["spec"]["template"]["metadata"]["annotations"]["appgear.io/restarted-for"]
+                == "vault-agent-injector"
+                && b.get("kind").is_none()
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let deployments = suite_objects(&fake)
+        .unwrap()
+        .iter()
+        .filter(|o| o.kind == "Deployment")
+        .count();
+    assert!(deployments > 0);
+    assert_eq!(restarts.len(), deployments, "{patches:#?}");
+    let job_at = patches.iter().position(|(p, _)| **p == job_path).unwrap();
+    let first_suite_apply = patches
+        .iter()
+        .position(|(p, b)| p.contains("/ws-demo-factory/") && b.get("kind").is_some())
+        .unwrap();
+    for i in &restarts {
+        assert!(job_at < *i && *i < first_suite_apply, "{patches:#?}");
+    }
+    assert!(
+        rows[0].1.ends_with(&format!(
+            "; {deployments} workloads of the suite restarted to get Vault's agent"
+        )),
+        "{rows:?}"
+    );
 }
 
 #[tokio::test]

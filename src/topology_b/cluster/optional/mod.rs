@@ -14,7 +14,7 @@ pub mod git_server;
 pub mod vault;
 
 use super::super::api::apply::{Applier, Outcome};
-use super::super::api::call::{api_error, api_for};
+use super::super::api::call::{api_error, api_for, FIELD_MANAGER};
 use super::super::api::resources::Resources;
 use super::super::manifests::Object;
 use super::super::stages::{self, Action, Observed, Options};
@@ -97,9 +97,18 @@ pub async fn suite_stage(
     let word = vault.word();
     match vault {
         Action::Run(_) => {
-            let summary = install_vault(supply, client, applier, progress).await?;
+            let mut summary = install_vault(supply, client, applier, progress).await?;
             // Recorded only now that Vault is configured: an interrupted part runs again.
             record::mark(client, applier, record::entries_for_pins(&["vault"])).await?;
+            // Pods created before the injector have no agent and never get one: those of a
+            // suite applied earlier (a cluster from before Vault was the default) are replaced
+            // now, so the waits below see pods that read their secrets.
+            let restarted = restart_existing(client, &objects, progress).await?;
+            if restarted > 0 {
+                summary.push_str(&format!(
+                    "; {restarted} workloads of the suite restarted to get Vault's agent"
+                ));
+            }
             rows.push(("vault".to_string(), summary));
         }
         Action::Done(why) | Action::Skip(why) => {
@@ -181,6 +190,40 @@ pub async fn run_with(
         rows.push((label, summary));
     }
     Ok(rows)
+}
+
+/// Restart the workloads among `objects` that already run (as `kubectl rollout restart`: a
+/// pod-template annotation, merge-patched), so their new pods pass through Vault's injector.
+/// Returns how many were restarted.
+async fn restart_existing(
+    client: &kube::Client,
+    objects: &[Object],
+    progress: &dyn Fn(&str),
+) -> Result<usize> {
+    let resources = Resources::default();
+    let patch = vault::restart_patch();
+    let params = kube::api::PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    let mut restarted = 0;
+    for o in objects.iter().filter(|o| vault::restarted_kind(&o.kind)) {
+        let api = api_for(client, &resources.of(o)?, o.namespace.as_deref());
+        if api
+            .get_opt(&o.name)
+            .await
+            .map_err(|e| api_error(o, e))?
+            .is_none()
+        {
+            continue;
+        }
+        progress(&format!("vault: restarting {}", o.describe()));
+        api.patch(&o.name, &params, &kube::api::Patch::Merge(&patch))
+            .await
+            .map_err(|e| api_error(o, e))?;
+        restarted += 1;
+    }
+    Ok(restarted)
 }
 
 /// Apply and wait; the closing table's line.

@@ -416,6 +416,23 @@ pub fn use_seed_root_token(objects: &mut [Object]) -> Result<()> {
     }
 }
 
+/// The workloads whose running pods predate Vault's injector and must be replaced to get an
+/// agent. (A ScaledJob's pods are new for every job, so they need nothing.)
+pub fn restarted_kind(kind: &str) -> bool {
+    matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet")
+}
+
+/// The patch that makes a workload replace its pods, as `kubectl rollout restart` does: a
+/// pod-template annotation. Its value names the reason rather than a time, so the same patch
+/// twice restarts once (a re-run interrupted after it changes nothing more).
+pub fn restart_patch() -> serde_json::Value {
+    serde_json::json!({
+        "spec": {"template": {"metadata": {"annotations": {
+            "appgear.io/restarted-for": "vault-agent-injector"
+        }}}}
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
