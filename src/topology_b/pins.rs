@@ -395,7 +395,7 @@ pub const VAULT: Pin = Pin {
     },
     images: &[VAULT_IMAGE, VAULT_INJECTOR_IMAGE],
     extra_images: &[],
-    note: "optional (--with-vault): dev mode + agent injector, values in assets/addons/vault/values.yaml",
+    note: "installed before the suite by default (--without-vault leaves it out): dev mode + agent injector, values in assets/addons/vault/values.yaml",
 };
 
 /// The Argo CD image of the v3.5.1 release manifests.

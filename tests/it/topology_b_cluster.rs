@@ -515,7 +515,7 @@ fn status_of_a_running_cluster_reads_the_stage_record_and_the_add_on_labels() {
     assert_eq!(
         table_row(&out, "8 factory suite"),
         format!(
-            "8 factory suite | partial | appgear 0.0.1 (this is {})",
+            "8 factory suite | partial | vault not installed (pinned 0.34.1), appgear 0.0.1 (this is {})",
             env!("CARGO_PKG_VERSION")
         )
     );

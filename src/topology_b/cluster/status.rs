@@ -104,6 +104,24 @@ impl StageRow {
 /// The stages of `cluster up` that leave something in the cluster, as it shows them: from the
 /// cluster's state, `up`'s record (`kube-system/appgear-stages`: pin → version, `suite`,
 /// `suite-image`) and the add-ons' version labels. Pure.
+/// Each pin of a stage: pinned, recorded as installed, and labelled on the objects.
+fn pin_states(
+    names: &[&str],
+    record: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> Vec<PinState> {
+    names
+        .iter()
+        .filter_map(|n| pins::pin(n))
+        .map(|p| PinState {
+            name: p.name.to_string(),
+            pinned: p.version.to_string(),
+            installed: record.get(p.name).cloned(),
+            labelled: labels.get(p.name).cloned(),
+        })
+        .collect()
+}
+
 pub fn stage_rows(
     state: &ClusterState,
     record: &BTreeMap<String, String>,
@@ -148,28 +166,22 @@ pub fn stage_rows(
                 } else {
                     "suite-image"
                 };
+                // The suite's stage also installs Vault first: shown as its pin, while the
+                // stage's state stays the suite's own (a cluster made `--without-vault` is not
+                // partial for lacking it).
+                let pins = pin_states(stage.pins, record, labels);
                 match record.get(key) {
-                    Some(v) if v == version => (StageState::Done, vec![], format!("appgear {v}")),
+                    Some(v) if v == version => (StageState::Done, pins, format!("appgear {v}")),
                     Some(v) => (
                         StageState::Partial,
-                        vec![],
+                        pins,
                         format!("appgear {v} (this is {version})"),
                     ),
-                    None => (StageState::Missing, vec![], String::new()),
+                    None => (StageState::Missing, pins, String::new()),
                 }
             }
             _ => {
-                let pins: Vec<PinState> = stage
-                    .pins
-                    .iter()
-                    .filter_map(|n| pins::pin(n))
-                    .map(|p| PinState {
-                        name: p.name.to_string(),
-                        pinned: p.version.to_string(),
-                        installed: record.get(p.name).cloned(),
-                        labelled: labels.get(p.name).cloned(),
-                    })
-                    .collect();
+                let pins = pin_states(stage.pins, record, labels);
                 let done = pins
                     .iter()
                     .filter(|p| p.installed.as_deref() == Some(p.pinned.as_str()))
@@ -395,7 +407,8 @@ mod tests {
                 [
                     " 8 factory suite",
                     "partial",
-                    "appgear 0.0.9 (this is 0.1.0)"
+                    // Vault is installed at the start of the suite's stage.
+                    "vault not installed (pinned 0.34.1), appgear 0.0.9 (this is 0.1.0)"
                 ],
                 [" 9 optional", "none", ""],
             ]
