@@ -10,6 +10,7 @@ pub mod config;
 pub mod log;
 pub mod metrics;
 pub mod protocol;
+pub mod queue;
 pub mod redis;
 pub mod room;
 pub mod server;

@@ -1,6 +1,7 @@
 //! How replicas of the gateway tell each other about a room's changes. The transport is behind
 //! [`Backplane`] so that Redpanda can replace Redis pub/sub later without touching rooms.
 
+use crate::multiplayer::queue;
 use axum::body::Bytes;
 use futures_util::future::BoxFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,20 +84,20 @@ pub enum BackplaneEvent {
 /// costs a reload, never unbounded memory.
 #[derive(Clone, Debug)]
 pub struct Inbox {
-    tx: mpsc::Sender<BackplaneEvent>,
+    tx: queue::Sender<BackplaneEvent>,
     lagged: Arc<AtomicBool>,
 }
 
 /// The room's end of its [`Inbox`].
 #[derive(Debug)]
 pub struct InboxReceiver {
-    rx: mpsc::Receiver<BackplaneEvent>,
+    rx: queue::Receiver<BackplaneEvent>,
     lagged: Arc<AtomicBool>,
     held: Option<BackplaneEvent>,
 }
 
 pub fn inbox(capacity: usize) -> (Inbox, InboxReceiver) {
-    let (tx, rx) = mpsc::channel(capacity);
+    let (tx, rx) = queue::channel(capacity);
     let lagged = Arc::new(AtomicBool::new(false));
     (
         Inbox {

@@ -2,12 +2,13 @@
 //! state), renews them, retries contended ones, and reports the room's lock table to the room.
 
 use crate::multiplayer::log;
+use crate::multiplayer::queue;
 use crate::multiplayer::redis::backplane::{Backplane, Envelope, GatewayId, Signal};
 use crate::multiplayer::redis::locks::{diff, editor_owner, LockInfo, LockStore};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// What the room asks of its keeper since the keeper last looked. Requests coalesce (only an
 /// editor's latest wish counts), so this stays as small as the room's set of editors however
@@ -102,7 +103,7 @@ impl LockKeeper {
     /// Run until `cmds` closes (the room unloaded). Tables go to `report`.
     /// One task per loaded room, mostly waiting: its Redis calls are boxed, so that the task
     /// holds their state only while one runs.
-    pub async fn run(self, inbox: LockInbox, report: mpsc::Sender<Vec<LockInfo>>) {
+    pub async fn run(self, inbox: LockInbox, report: queue::Sender<Vec<LockInfo>>) {
         let mut desired: HashMap<u64, BTreeSet<String>> = HashMap::new();
         let mut held = Leases::default();
         // Renew well before the lease runs out, even if one renewal is slow.

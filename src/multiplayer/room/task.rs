@@ -7,6 +7,7 @@ use crate::multiplayer::log;
 use crate::multiplayer::metrics::{inc, GaugeGuard};
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::protocol::codec::{self, DocUpdate, Inbound};
+use crate::multiplayer::queue;
 use crate::multiplayer::redis::backplane::{self, BackplaneEvent, Envelope, Signal};
 use crate::multiplayer::redis::locks::LockInfo;
 use crate::multiplayer::redis::persistence::apply_stored;
@@ -46,7 +47,7 @@ struct Room {
     locks: LockRequests,
     lock_table: Vec<LockInfo>,
     /// To the room's one publisher task, so that other replicas get messages in our order.
-    outbox: mpsc::Sender<Bytes>,
+    outbox: queue::Sender<Bytes>,
     log_bytes: usize,
     snapshot_bytes: usize,
     unload_at: Option<Instant>,
@@ -72,13 +73,13 @@ pub async fn run(
     deps: RoomDeps,
     name: String,
     generation: u64,
-    mut cmds: mpsc::Receiver<RoomCmd>,
+    mut cmds: queue::Receiver<RoomCmd>,
     unlist: impl FnOnce(),
 ) {
     let metrics = deps.metrics.clone();
     let _loaded = GaugeGuard::new(&metrics.loaded_documents);
     let (bp_tx, mut bp_rx) = backplane::inbox(BACKPLANE_QUEUE);
-    let (outbox, outbox_rx) = mpsc::channel(PUBLISH_QUEUE);
+    let (outbox, outbox_rx) = queue::channel(PUBLISH_QUEUE);
     tokio::spawn(publisher(deps.clone(), name.clone(), outbox_rx));
     let (locks, lock_inbox) = lock_requests();
     let loaded = Box::pin(Room::load(
@@ -105,7 +106,7 @@ pub async fn run(
             return;
         }
     };
-    let (table_tx, mut table_rx) = mpsc::channel(4);
+    let (table_tx, mut table_rx) = queue::channel(4);
     tokio::spawn(
         LockKeeper {
             room: name.clone(),
@@ -175,7 +176,7 @@ type ClientUpdate = (u64, DocUpdate);
 /// ended the batch, if any. A command that is no client update is never part of a batch.
 fn take_batch(
     first: RoomCmd,
-    cmds: &mut mpsc::Receiver<RoomCmd>,
+    cmds: &mut queue::Receiver<RoomCmd>,
 ) -> (Vec<ClientUpdate>, Option<RoomCmd>) {
     let as_update = |cmd: RoomCmd| {
         let is_update = matches!(&cmd, RoomCmd::Message { msg, .. }
@@ -212,7 +213,7 @@ fn take_batch(
 /// Publish a room's messages in the order the room produced them (a pipeline of those waiting,
 /// one round trip): an update that depends on an earlier one must not overtake it (a replica
 /// would hold it back as pending).
-async fn publisher(deps: RoomDeps, name: String, mut outbox: mpsc::Receiver<Bytes>) {
+async fn publisher(deps: RoomDeps, name: String, mut outbox: queue::Receiver<Bytes>) {
     while let Some(msg) = outbox.recv().await {
         let mut msgs = vec![msg];
         while msgs.len() < PUBLISH_BATCH {
@@ -242,7 +243,7 @@ impl Room {
         name: String,
         generation: u64,
         inbox: backplane::Inbox,
-        outbox: mpsc::Sender<Bytes>,
+        outbox: queue::Sender<Bytes>,
         locks: LockRequests,
     ) -> Result<Room, String> {
         // Subscribe first: an update published while we read storage is then delivered later

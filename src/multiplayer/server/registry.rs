@@ -4,20 +4,21 @@
 //! The registry owns the list: a room is started with a callback that takes it off the list
 //! (only if the entry is still that room), so a room never needs to know the registry.
 
+use crate::multiplayer::queue;
 use crate::multiplayer::room::deps::RoomDeps;
 use crate::multiplayer::room::link::{RoomCmd, SessionLink};
 use crate::multiplayer::room::task;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Commands queued for a room before its sessions feel back-pressure.
 const ROOM_QUEUE: usize = 1024;
 const JOIN_ATTEMPTS: usize = 3;
 
 /// Room name → (generation, command queue).
-type Rooms = Arc<Mutex<HashMap<String, (u64, mpsc::Sender<RoomCmd>)>>>;
+type Rooms = Arc<Mutex<HashMap<String, (u64, queue::Sender<RoomCmd>)>>>;
 
 pub struct Registry {
     rooms: Rooms,
@@ -25,7 +26,7 @@ pub struct Registry {
     deps: RoomDeps,
 }
 
-fn map(rooms: &Rooms) -> MutexGuard<'_, HashMap<String, (u64, mpsc::Sender<RoomCmd>)>> {
+fn map(rooms: &Rooms) -> MutexGuard<'_, HashMap<String, (u64, queue::Sender<RoomCmd>)>> {
     // A panic elsewhere while holding the map does not make the map itself invalid.
     rooms.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -39,7 +40,7 @@ impl Registry {
         }
     }
 
-    fn get_or_start(&self, name: &str) -> mpsc::Sender<RoomCmd> {
+    fn get_or_start(&self, name: &str) -> queue::Sender<RoomCmd> {
         let mut rooms = map(&self.rooms);
         if let Some((_, tx)) = rooms.get(name) {
             if !tx.is_closed() {
@@ -47,7 +48,7 @@ impl Registry {
             }
         }
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        let (tx, rx) = queue::channel(ROOM_QUEUE);
         rooms.insert(name.to_string(), (generation, tx.clone()));
         let list = self.rooms.clone();
         let key = name.to_string();
@@ -73,7 +74,7 @@ impl Registry {
         &self,
         name: &str,
         link: SessionLink,
-    ) -> Result<mpsc::Sender<RoomCmd>, String> {
+    ) -> Result<queue::Sender<RoomCmd>, String> {
         for _ in 0..JOIN_ATTEMPTS {
             let tx = self.get_or_start(name);
             let (ack, ack_rx) = oneshot::channel();
@@ -95,7 +96,7 @@ impl Registry {
 
     /// Ask every room to flush and stop; waits for each.
     pub async fn shutdown_all(&self) {
-        let rooms: Vec<mpsc::Sender<RoomCmd>> =
+        let rooms: Vec<queue::Sender<RoomCmd>> =
             map(&self.rooms).values().map(|(_, t)| t.clone()).collect();
         let mut waits = Vec::new();
         for tx in rooms {

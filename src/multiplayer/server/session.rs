@@ -4,6 +4,7 @@
 use crate::multiplayer::metrics::inc;
 use crate::multiplayer::protocol::close::{self, Close};
 use crate::multiplayer::protocol::codec::{self, DecodeError};
+use crate::multiplayer::queue;
 use crate::multiplayer::room::link::{Out, Outbox, RoomCmd, SessionLink};
 use crate::multiplayer::server::context::Context;
 use crate::multiplayer::server::handshake::Socket;
@@ -15,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -96,7 +97,7 @@ async fn live(
     mut socket: Socket,
     active: Active,
     out: Arc<Outbox>,
-    room_tx: mpsc::Sender<RoomCmd>,
+    room_tx: queue::Sender<RoomCmd>,
     id: u64,
     slot: Slot,
 ) {
@@ -112,7 +113,7 @@ async fn serve(
     socket: &mut Socket,
     ctx: &Context,
     out: &Outbox,
-    room_tx: &mpsc::Sender<RoomCmd>,
+    room_tx: &queue::Sender<RoomCmd>,
     id: u64,
 ) -> Option<(Close, Duration)> {
     let mut shutdown = ctx.shutdown.subscribe();
@@ -193,7 +194,7 @@ async fn serve(
 /// Leave the room and close the connection with `why`, if it is still there.
 async fn finish(
     mut socket: Socket,
-    room_tx: &mpsc::Sender<RoomCmd>,
+    room_tx: &queue::Sender<RoomCmd>,
     id: u64,
     why: Option<(Close, Duration)>,
 ) {
