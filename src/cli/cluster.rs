@@ -77,6 +77,12 @@ pub struct RenderArgs {
     /// Include Airbyte (the full profile).
     #[arg(long)]
     pub with_airbyte: bool,
+    /// Leave Vault out, as `cluster up --without-vault` does (Vault is rendered by default).
+    #[arg(long)]
+    pub without_vault: bool,
+    /// Include Argo CD and its Git server, as `cluster up --with-argocd` applies them.
+    #[arg(long)]
+    pub with_argocd: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -275,7 +281,12 @@ fn cluster_render(home: &Home, a: RenderArgs) -> Result<i32> {
         })
         .collect();
     let ctx = Context::load(home)?;
-    let r = render::render(&ctx, &a.out, &entries, a.with_airbyte)?;
+    let parts = render::Parts {
+        airbyte: a.with_airbyte,
+        vault: !a.without_vault,
+        argocd: a.with_argocd,
+    };
+    let r = render::render(&ctx, &a.out, &entries, parts)?;
     if a.json {
         ui::print_json(
             &serde_json::json!({"out": a.out, "objects": r.objects, "files": r.plan.steps}),

@@ -334,7 +334,14 @@ fn http_vendor() -> crate::topology_b_fetch::Server {
 
 fn render_with(mirror: &str, out: &Path) -> (i32, String, String) {
     let home = out.with_extension("home");
-    let args = ["cluster", "render", "--out", out.to_str().unwrap()];
+    // The vendor mirror has no Vault: render what `up --without-vault` applies.
+    let args = [
+        "cluster",
+        "render",
+        "--out",
+        out.to_str().unwrap(),
+        "--without-vault",
+    ];
     crate::topology_b_fetch::appgear(&home, mirror, &[], &args)
 }
 
@@ -522,6 +529,7 @@ fn airbyte_comes_from_an_http_mirror_as_a_package_and_is_rendered() {
         "--out",
         out.to_str().unwrap(),
         "--with-airbyte",
+        "--without-vault",
     ];
     let helm = crate::topology_b_fetch::helm_dir();
     let (code, _, err) =

@@ -752,6 +752,8 @@ fn render_of_two_workspaces_validates_and_builds() {
             "render",
             "--out",
             out.to_str().unwrap(),
+            // The vendor mirror has no Vault (its own render is checked in topology_b_optional).
+            "--without-vault",
             "--workspace",
             "demo",
             "--tenant",
@@ -803,6 +805,8 @@ fn render_of_two_workspaces_validates_and_builds() {
             "render",
             "--out",
             out.to_str().unwrap(),
+            // The vendor mirror has no Vault (its own render is checked in topology_b_optional).
+            "--without-vault",
             "--workspace",
             "demo",
             "--tenant",

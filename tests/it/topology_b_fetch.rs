@@ -495,6 +495,7 @@ fn airbyte_is_rendered_from_its_chart_with_the_suites_values() {
         "--out",
         out.to_str().unwrap(),
         "--with-airbyte",
+        "--without-vault",
     ];
     let (code, _, err) = appgear(&home, &mirror, &[helm_dir()], &args);
     assert_eq!(code, 0, "{err}");
@@ -589,6 +590,7 @@ fn without_helm_a_chart_add_on_is_a_clear_error() {
         "--out",
         out.to_str().unwrap(),
         "--with-airbyte",
+        "--without-vault",
     ];
     let (code, _, err) = appgear(&tmp.path().join("home"), &mirror, &[], &args);
     assert_eq!(code, 3, "{err}");

@@ -842,7 +842,7 @@ fn the_render_of_the_stage_holds_every_part_but_no_secret() {
     let files = optional::rendered(&fake, true, true).unwrap();
     assert_eq!(
         files.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
-        ["09-vault.yaml", "09-argocd.yaml"]
+        ["07-vault.yaml", "09-argocd.yaml"]
     );
     for (file, objects) in &files {
         for o in objects {

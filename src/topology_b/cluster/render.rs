@@ -160,6 +160,14 @@ fn file_text(objects: Vec<Object>, cluster: &mut ClusterKinds) -> Result<String>
     Ok(text)
 }
 
+/// The parts `cluster render` adds to the stages every cluster has, as `up` is asked for them.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts {
+    pub airbyte: bool,
+    pub vault: bool,
+    pub argocd: bool,
+}
+
 /// What `cluster render` wrote.
 pub struct Rendered {
     pub plan: Plan,
@@ -171,8 +179,13 @@ pub fn render(
     ctx: &Context,
     out: &Path,
     workspaces: &[WorkspaceEntry],
-    airbyte: bool,
+    parts: Parts,
 ) -> Result<Rendered> {
+    let Parts {
+        airbyte,
+        vault,
+        argocd,
+    } = parts;
     let recorded = ctx.workspaces.entries();
     let workspaces = if workspaces.is_empty() {
         &recorded[..]
@@ -188,7 +201,34 @@ pub fn render(
     let mut files = Vec::new();
     let mut count = 0;
     let mut names: Vec<&str> = Vec::new();
+    // Vault and Argo CD, as `up` applies them (the seed Secret excepted: its values are made in
+    // the cluster only). Argo CD syncs Airbyte itself when both are asked for.
+    let supply = super::optional::FromContext {
+        ctx,
+        workspaces,
+        airbyte,
+    };
+    let mut extra = super::optional::rendered(&supply, vault, argocd)?;
+    let mut take = |name: &str| {
+        extra
+            .iter()
+            .position(|(f, _)| *f == name)
+            .map(|i| extra.remove(i))
+    };
+    let vault_file = take(super::optional::RENDERED_FILES[0]);
+    let argocd_file = take(super::optional::RENDERED_FILES[1]);
     for (stage, file) in RENDERED {
+        // Vault comes before the suite, whose pods read their secrets from its agent.
+        if *stage == StageId::Suite {
+            if let Some((name, objects)) = &vault_file {
+                count += objects.len();
+                files.push(OwnedFile {
+                    path: name.to_string(),
+                    text: file_text(objects.clone(), &mut cluster)?,
+                });
+                names.push(name);
+            }
+        }
         let objects = stage_objects(ctx, *stage, workspaces)?;
         count += objects.len();
         files.push(OwnedFile {
@@ -199,7 +239,15 @@ pub fn render(
     }
     // Airbyte's chart, rendered as its Application would install it, in a file of its own: it
     // is optional, and `kubectl apply -k` of the rest must not wait for it.
-    if airbyte {
+    if let Some((name, objects)) = argocd_file {
+        count += objects.len();
+        files.push(OwnedFile {
+            path: name.to_string(),
+            text: file_text(objects, &mut cluster)?,
+        });
+        names.push(name);
+    }
+    if airbyte && !argocd {
         let objects = addon(ctx, "airbyte")?;
         count += objects.len();
         files.push(OwnedFile {
@@ -223,6 +271,11 @@ pub fn render(
     });
     let mut earlier: Vec<String> = RENDERED.iter().map(|(_, f)| f.to_string()).collect();
     earlier.push(AIRBYTE_FILE.to_string());
+    earlier.extend(
+        super::optional::RENDERED_FILES
+            .iter()
+            .map(|f| f.to_string()),
+    );
     earlier.push(KUSTOMIZATION.to_string());
     let mut ledger = Ledger::load(out);
     let plan = owned_files::plan(out, files, &earlier, &ledger)?;

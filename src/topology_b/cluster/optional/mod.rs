@@ -321,7 +321,7 @@ async fn refresh_tree(
 
 /// The files `cluster render --with-vault --with-argocd` adds (Airbyte's, `09-airbyte.yaml`,
 /// is written by `cluster::render` itself), in the order `up` applies them.
-pub const RENDERED_FILES: &[&str] = &["09-vault.yaml", "09-argocd.yaml"];
+pub const RENDERED_FILES: &[&str] = &["07-vault.yaml", "09-argocd.yaml"];
 
 /// What `cluster render` writes for Vault and Argo CD: everything `up` applies except the seed
 /// Secret, whose values are generated in the cluster only and never written into a file (a
