@@ -643,7 +643,11 @@ fn an_oversized_workspaces_file_or_value_is_one_short_line() {
 fn each_builder_scaledjob_runs_the_toolchain_the_builder_config_pins() {
     let tmp = tempfile::tempdir().unwrap();
     let out = render(tmp.path(), &["--workspace", "demo", "--tenant", "acme"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let config = appgear::builder::config::Config::parse(appgear::builder::config::EXAMPLE)
         .expect("the published example parses");
     let dir = tmp.path().join("apps/factory/workspaces/demo/tauri");

@@ -12,7 +12,10 @@ const PRODUCTS: &[(&str, &[&str])] = &[
     ("topology_a", &[]),
     ("gitops", &[]),
     ("multiplayer", &[]),
-    ("topology_b", &["gitops", "topology_a", "multiplayer", "builder"]),
+    (
+        "topology_b",
+        &["gitops", "topology_a", "multiplayer", "builder"],
+    ),
 ];
 
 fn src() -> PathBuf {
