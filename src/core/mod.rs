@@ -9,7 +9,7 @@ pub mod names;
 pub mod owned_files;
 pub mod ports;
 pub mod quote;
-pub mod tls;
 pub mod redis;
+pub mod tls;
 pub mod ui;
 pub mod yaml;
