@@ -5,7 +5,7 @@ use crate::core::owned_files::Action as FileAction;
 use crate::core::ui;
 use crate::gitops::model::WorkspaceEntry;
 use crate::topology_a::home::Home;
-use crate::topology_b::cluster::{context::Context, down, mirror, render, smoke, status, up};
+use crate::topology_b::cluster::{context::Context, down, mirror, render_dir, smoke, status, up};
 use crate::topology_b::stages::{Options, Profile};
 use clap::{Args, Subcommand};
 use std::io::IsTerminal;
@@ -281,12 +281,12 @@ fn cluster_render(home: &Home, a: RenderArgs) -> Result<i32> {
         })
         .collect();
     let ctx = Context::load(home)?;
-    let parts = render::Parts {
+    let parts = render_dir::Parts {
         airbyte: a.with_airbyte,
         vault: !a.without_vault,
         argocd: a.with_argocd,
     };
-    let r = render::render(&ctx, &a.out, &entries, parts)?;
+    let r = render_dir::render(&ctx, &a.out, &entries, parts)?;
     if a.json {
         ui::print_json(
             &serde_json::json!({"out": a.out, "objects": r.objects, "files": r.plan.steps}),

@@ -14,6 +14,7 @@ pub mod optional;
 pub mod preload;
 pub mod record;
 pub mod render;
+pub mod render_dir;
 pub mod smoke;
 pub mod status;
 pub mod storage;
