@@ -131,11 +131,7 @@ pub fn objects(files: &[RenderedFile]) -> Result<Vec<Object>> {
                             "requests": {"cpu": "10m", "memory": "16Mi"},
                             "limits": {"memory": "128Mi"},
                         },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": false,
-                            "readOnlyRootFilesystem": true,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
+                        "securityContext": super::locked_down(),
                         "volumeMounts": [
                             {"name": "tree", "mountPath": "/tree", "readOnly": true},
                             {"name": "scripts", "mountPath": "/scripts", "readOnly": true},

@@ -37,6 +37,17 @@ pub trait Supply {
     fn tree(&self) -> Result<Vec<RenderedFile>>;
 }
 
+/// The container security of every pod stage 9 adds itself (Vault's configuration Job, the Git
+/// server): no privilege escalation, a read-only root, no capabilities; what it writes goes to
+/// its volumes.
+fn locked_down() -> serde_json::Value {
+    serde_json::json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    })
+}
+
 /// The supply of `cluster up`: the home's mirror or cache, and the recorded workspaces.
 pub struct FromContext<'a> {
     pub ctx: &'a Context,

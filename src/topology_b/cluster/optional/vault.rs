@@ -308,11 +308,7 @@ pub fn config_objects(roles: &BTreeMap<String, Role>) -> Result<Vec<Object>> {
                             "requests": {"cpu": "10m", "memory": "32Mi"},
                             "limits": {"memory": "128Mi"},
                         },
-                        "securityContext": {
-                            "allowPrivilegeEscalation": false,
-                            "readOnlyRootFilesystem": true,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
+                        "securityContext": super::locked_down(),
                         "volumeMounts": [
                             {"name": "config", "mountPath": "/config", "readOnly": true},
                             {"name": "seed", "mountPath": "/seed", "readOnly": true},
