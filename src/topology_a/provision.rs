@@ -42,13 +42,9 @@ pub struct Provisioned {
     pub report: InitReport,
 }
 
-/// Create or complete the home. The caller holds the home's lock.
-pub fn init(home: &Home) -> Result<Provisioned> {
-    init_with(home, &[])
-}
-
-/// `init`, also writing `others` (keys other products read from the same `.env`) into it when
-/// missing, after Topology A's own, with their help as comments.
+/// Create or complete the home, also writing `others` (keys other products read from the same
+/// `.env`) into it when missing, after Topology A's own, with their help as comments. The caller
+/// holds the home's lock.
 pub fn init_with(home: &Home, others: &[keys::OtherKey]) -> Result<Provisioned> {
     let dir = home.dir()?;
     let mut report = InitReport::default();
@@ -290,7 +286,7 @@ mod tests {
             "# my notes\nFACTORY_VSCODE_PORT=9443\nMY_KEY=mine\n",
         )
         .unwrap();
-        let report = init(&home).unwrap().report;
+        let report = init_with(&home, &[]).unwrap().report;
         assert!(!report.created_env);
         assert!(report
             .added_keys
@@ -301,7 +297,7 @@ mod tests {
         let text = std::fs::read_to_string(home.env_path()).unwrap();
         assert!(text.starts_with("# my notes\nFACTORY_VSCODE_PORT=9443\nMY_KEY=mine\n"));
         let password = env.get("CODE_SERVER_PASSWORD").unwrap().to_string();
-        let again = init(&home).unwrap().report;
+        let again = init_with(&home, &[]).unwrap().report;
         assert!(again.added_keys.is_empty());
         assert_eq!(
             env_store::load(&home).unwrap().get("CODE_SERVER_PASSWORD"),
